@@ -1,0 +1,203 @@
+"""Test harness: random problems, result comparison and the PyTorch side."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from reference import run
+
+
+def variable_lengths(T, B):
+    """Unsorted lengths covering 1 and T, e.g. ``[3, 5, 1]`` for T=5, B=3."""
+    return np.array([max(T - 2, 1), T, 1, T - 1][:B])
+
+
+def random_problem(net, T=4, B=3, variable=False, init=False, seed=0):
+    """Random parameters, inputs, initial states and output gradients for ``net``.
+
+    Parameters
+    ----------
+    net : reference.Net
+    T, B : int
+        Number of steps and batch size.
+    variable : bool
+        Use unsorted per-sequence lengths (see `variable_lengths`) instead of None.
+    init : bool
+        Give random initial states (``h0``, and ``c0`` for an LSTM) instead of None.
+    seed : int
+
+    Returns
+    -------
+    SimpleNamespace with ``net``, ``params``, ``X``, ``lengths``, ``h0``, ``c0``
+    (forward arguments) and ``dY``, ``dh_n``, ``dc_n`` (backward arguments), all float64.
+    """
+    rng = np.random.default_rng(seed)
+    lstm = net.cell == "lstm"
+    D = net.num_directions
+
+    def states():
+        return [rng.normal(size=(D, B, H)) for H in net.hidden_sizes]
+
+    return SimpleNamespace(
+        net=net,
+        params=rng.uniform(-0.6, 0.6, size=net.n_params),
+        X=rng.normal(size=(T, B, net.input_size)),
+        lengths=variable_lengths(T, B) if variable else None,
+        h0=states() if init else None,
+        c0=states() if init and lstm else None,
+        dY=rng.normal(size=(T, B, net.output_size)),
+        dh_n=states(),
+        dc_n=states() if lstm else None,
+    )
+
+
+def reference(p, truncate=None):
+    """Run the NumPy reference on problem ``p``."""
+    return run(p.net, p.params, p.X, p.lengths, p.h0, p.c0, p.dY, p.dh_n, p.dc_n, truncate)
+
+
+# PyTorch side. The spec maps PyTorch's weights to ours; ``modules`` is a list
+# of nn.RNN / nn.LSTM / nn.GRU stacked one after the other.
+
+def torch_layers(modules):
+    """Yield ``(module, torch_layer_index)`` for every layer of the stack."""
+    for module in modules:
+        for k in range(module.num_layers):
+            yield module, k
+
+
+def params_from_torch(net, modules):
+    """Flat parameters of ``net`` holding the weights of torch ``modules``."""
+    params = np.zeros(net.n_params)
+    weights = net.unflatten(params)
+    for layer, (module, k) in enumerate(torch_layers(modules)):
+        H = net.hidden_sizes[layer]
+        for d in range(net.num_directions):
+            def get(name):
+                return getattr(module, f"{name}_l{k}{'_reverse' if d else ''}").detach().numpy()
+
+            w = weights[layer][d]
+            w["W_x"][...] = get("weight_ih").T
+            w["W_h"][...] = get("weight_hh").T
+            b_hh = get("bias_hh")
+            if net.cell == "gru":
+                w["b"][...] = get("bias_ih") + np.concatenate([b_hh[:2 * H], np.zeros(H)])
+                w["b_hn"][...] = b_hh[2 * H:]
+            else:
+                w["b"][...] = get("bias_ih") + b_hh
+    return params
+
+
+def grad_from_torch(net, modules):
+    """The gradient accumulated in torch ``modules``, in ``net``'s flat layout."""
+    grad = np.zeros(net.n_params)
+    grads = net.unflatten(grad)
+    for layer, (module, k) in enumerate(torch_layers(modules)):
+        H = net.hidden_sizes[layer]
+        for d in range(net.num_directions):
+            def get(name):
+                return getattr(module, f"{name}_l{k}{'_reverse' if d else ''}").grad.numpy()
+
+            g = grads[layer][d]
+            # b sums b_ih and (the first 2H of, for GRU) b_hh: they share its gradient
+            shared = slice(0, 2 * H) if net.cell == "gru" else slice(None)
+            np.testing.assert_allclose(get("bias_hh")[shared], get("bias_ih")[shared])
+            g["W_x"][...] = get("weight_ih").T
+            g["W_h"][...] = get("weight_hh").T
+            g["b"][...] = get("bias_ih")
+            if net.cell == "gru":
+                g["b_hn"][...] = get("bias_hh")[2 * H:]
+    return grad
+
+
+class TorchStack:
+    """PyTorch modules computing the same network as a `reference.Net`, in float64.
+
+    Equal hidden sizes use one module with ``num_layers`` layers; different
+    ones a chain of one-layer modules.
+    """
+
+    def __init__(self, torch, net, seed=0):
+        self.torch, self.net = torch, net
+        torch.manual_seed(seed)
+        cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[net.cell]
+        kwargs = dict(bidirectional=net.bidirectional, dtype=torch.float64)
+        if net.cell == "rnn":
+            kwargs["nonlinearity"] = net.nonlinearity
+        sizes = net.hidden_sizes
+        if len(set(sizes)) == 1:
+            self.modules = [cls(net.input_size, sizes[0], num_layers=len(sizes), **kwargs)]
+        else:
+            self.modules = [cls(net.layer_input_size(layer), H, **kwargs)
+                            for layer, H in enumerate(sizes)]
+
+    def params(self):
+        return params_from_torch(self.net, self.modules)
+
+    def run(self, p):
+        """Forward and backward on problem ``p``; same keys as `reference.run`.
+
+        The loss is ``sum(Y * dY) + sum(h_n * dh_n) (+ sum(c_n * dc_n))``, so
+        the gradients are those ``run`` computes for ``p``'s dY, dh_n, dc_n.
+        """
+        torch, net = self.torch, self.net
+        lstm = net.cell == "lstm"
+        T, B, _ = p.X.shape
+        D = net.num_directions
+        for module in self.modules:
+            module.zero_grad()
+
+        def leaves(arrays):
+            # zeros stand for None so that dh0 / dc0 can be compared too
+            if arrays is None:
+                arrays = [np.zeros((D, B, H)) for H in net.hidden_sizes]
+            return [torch.tensor(a, requires_grad=True) for a in arrays]
+
+        X = torch.tensor(p.X, requires_grad=True)
+        h0, c0 = leaves(p.h0), leaves(p.c0) if lstm else None
+        out = X
+        if p.lengths is not None:
+            out = torch.nn.utils.rnn.pack_padded_sequence(
+                X, torch.as_tensor(p.lengths), enforce_sorted=False)
+        h_n, c_n, first = [], [], 0
+        for module in self.modules:
+            layers = slice(first, first + module.num_layers)
+            hx = torch.cat(h0[layers])
+            if lstm:
+                hx = (hx, torch.cat(c0[layers]))
+            out, state = module(out, hx)
+            hs, cs = state if lstm else (state, None)
+            h_n += list(hs.split(D))
+            c_n += list(cs.split(D)) if lstm else []
+            first += module.num_layers
+        if p.lengths is not None:
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
+
+        loss = (out * torch.tensor(p.dY)).sum()
+        loss = loss + sum((h * torch.tensor(dh)).sum() for h, dh in zip(h_n, p.dh_n))
+        if lstm:
+            loss = loss + sum((c * torch.tensor(dc)).sum() for c, dc in zip(c_n, p.dc_n))
+        loss.backward()
+
+        def numpy(tensors):
+            return [t.detach().numpy() for t in tensors]
+
+        return dict(
+            Y=out.detach().numpy(), h_n=numpy(h_n), c_n=numpy(c_n) if lstm else None,
+            dX=X.grad.numpy(), dh0=numpy(h.grad for h in h0),
+            dc0=numpy(c.grad for c in c0) if lstm else None,
+            grad=grad_from_torch(net, self.modules),
+        )
+
+
+def assert_results_close(actual, expected, rtol, atol):
+    """Compare two result dicts (`reference.run` keys) entry by entry."""
+    for key, value in expected.items():
+        if value is None:
+            assert actual[key] is None, key
+        elif isinstance(value, list):
+            assert len(actual[key]) == len(value), key
+            for layer, (a, e) in enumerate(zip(actual[key], value)):
+                np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{key}[{layer}]")
+        else:
+            np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
