@@ -201,3 +201,33 @@ def assert_results_close(actual, expected, rtol, atol):
                 np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"{key}[{layer}]")
         else:
             np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
+
+
+# crnn side, imported on use so that the reference tests run without the compiled kernel.
+
+def layout_for(net):
+    """The ``crnn.functional.RNNLayout`` of a `reference.Net`."""
+    from crnn.functional import RNNLayout
+
+    return RNNLayout(cell=net.cell, input_size=net.input_size, hidden_sizes=net.hidden_sizes,
+                     bidirectional=net.bidirectional, nonlinearity=net.nonlinearity)
+
+
+def crnn_run(p, truncate=None, dtype=np.float64):
+    """Run ``crnn.functional`` forward and backward on problem ``p`` cast to ``dtype``.
+
+    Returns a dict with the keys of `reference.run`.
+    """
+    from crnn.functional import backward, forward
+
+    def cast(a):
+        return None if a is None else a.astype(dtype)
+
+    def cast_all(arrays):
+        return None if arrays is None else [cast(a) for a in arrays]
+
+    Y, (h_n, c_n), cache = forward(layout_for(p.net), cast(p.params), cast(p.X), p.lengths,
+                                   cast_all(p.h0), cast_all(p.c0))
+    dX, dh0, dc0, grad = backward(cache, cast(p.dY), cast_all(p.dh_n), cast_all(p.dc_n),
+                                  truncate=truncate)
+    return dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)

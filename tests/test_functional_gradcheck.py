@@ -1,0 +1,65 @@
+"""crnn.functional.backward against central finite differences of forward, in float64.
+
+The scalar loss is ``sum(Y * R) + sum(h_n * S) (+ sum(c_n * U))`` with random
+R, S, U, so its gradient is ``backward(cache, R, S, U)``. Every entry of X, of
+the initial states and of the parameters is perturbed.
+"""
+
+import numpy as np
+import pytest
+
+from crnn.functional import backward, forward
+from harness import layout_for, random_problem
+from reference import Net
+
+EPS = 1e-6
+
+
+def numerical_gradient(loss, array):
+    """Central differences of ``loss()`` w.r.t. every entry of ``array``, perturbed in place."""
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        value = array[index]
+        array[index] = value + EPS
+        plus = loss()
+        array[index] = value - EPS
+        minus = loss()
+        array[index] = value
+        grad[index] = (plus - minus) / (2 * EPS)
+    return grad
+
+
+@pytest.mark.parametrize("hidden_sizes", [(3,), (2, 3)], ids=["1layer", "2layers"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("variable", [False, True], ids=["equal", "variable"])
+@pytest.mark.parametrize("init", [False, True], ids=["zero_init", "h0"])
+def test_gradients_match_finite_differences(cell, hidden_sizes, bidirectional, variable, init):
+    net = Net(cell[0], 2, hidden_sizes, bidirectional, cell[1])
+    p = random_problem(net, T=4, B=3, variable=variable, init=init, seed=20)
+    lstm = net.cell == "lstm"
+    layout = layout_for(net)
+
+    _, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0)
+    dX, dh0, dc0, grad = backward(cache, p.dY, p.dh_n, p.dc_n)
+
+    # without initial states, dh0 / dc0 are the gradients at zero states
+    h0 = p.h0 or [np.zeros_like(dh) for dh in dh0]
+    c0 = (p.c0 or [np.zeros_like(dc) for dc in dc0]) if lstm else None
+
+    def loss():
+        Y, (h_n, c_n), _ = forward(layout, p.params, p.X, p.lengths, h0, c0, keep_cache=False)
+        total = np.sum(Y * p.dY) + sum(np.sum(h * s) for h, s in zip(h_n, p.dh_n))
+        if lstm:
+            total += sum(np.sum(c * u) for c, u in zip(c_n, p.dc_n))
+        return total
+
+    def check(analytic, array, name):
+        np.testing.assert_allclose(analytic, numerical_gradient(loss, array),
+                                   rtol=1e-6, atol=1e-8, err_msg=name)
+
+    check(dX, p.X, "dX")
+    check(grad, p.params, "grad")
+    for layer in range(net.num_layers):
+        check(dh0[layer], h0[layer], f"dh0[{layer}]")
+        if lstm:
+            check(dc0[layer], c0[layer], f"dc0[{layer}]")

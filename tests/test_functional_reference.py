@@ -1,0 +1,197 @@
+"""crnn.functional against the NumPy reference: outputs, states and every gradient."""
+
+import numpy as np
+import pytest
+
+from crnn.functional import backward, forward, init_params
+from harness import assert_results_close, crnn_run, layout_for, random_problem, reference
+from reference import GATES, Net
+
+RTOL64, ATOL64 = 1e-12, 1e-13
+RTOL32, ATOL32 = 1e-4, 1e-5
+
+
+@pytest.mark.parametrize("hidden_sizes", [(3,), (3, 2)], ids=["1layer", "2layers"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("variable", [False, True], ids=["equal", "variable"])
+@pytest.mark.parametrize("init", [False, True], ids=["zero_init", "h0"])
+@pytest.mark.parametrize("truncate", [None, 2], ids=["full", "truncate2"])
+def test_matches_reference(cell, hidden_sizes, bidirectional, variable, init, truncate):
+    net = Net(cell[0], 2, hidden_sizes, bidirectional, cell[1])
+    p = random_problem(net, T=5, B=3, variable=variable, init=init, seed=5)
+    actual = crnn_run(p, truncate)
+    for key in ("Y", "dX", "grad"):
+        assert actual[key].dtype == np.float64, key
+    assert_results_close(actual, reference(p, truncate), RTOL64, ATOL64)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("variable", [False, True], ids=["equal", "variable"])
+def test_float32_matches_float64_reference(cell, bidirectional, variable):
+    net = Net(cell[0], 2, (3, 2), bidirectional, cell[1])
+    p = random_problem(net, T=5, B=3, variable=variable, init=True, seed=6)
+    actual = crnn_run(p, dtype=np.float32)
+    for key in ("Y", "dX", "grad"):
+        assert actual[key].dtype == np.float32, key
+    for key in ("h_n", "dh0"):
+        assert all(a.dtype == np.float32 for a in actual[key]), key
+    assert_results_close(actual, reference(p), RTOL32, ATOL32)
+
+
+@pytest.mark.parametrize("hidden_sizes", [(3,), (3, 2)], ids=["1layer", "2layers"])
+def test_step_by_step_with_carried_state_equals_whole_sequence(cell, hidden_sizes):
+    """Forward one step at a time carrying the state, then backward chaining dh0 -> dh_n."""
+    net = Net(cell[0], 2, hidden_sizes, False, cell[1])
+    p = random_problem(net, T=4, B=2, init=True, seed=7)
+    lstm = net.cell == "lstm"
+    layout = layout_for(net)
+    whole = crnn_run(p)
+
+    h, c, caches = p.h0, p.c0, []
+    for t in range(4):
+        Y_t, (h, c), cache = forward(layout, p.params, p.X[t:t + 1], h0=h, c0=c)
+        np.testing.assert_allclose(Y_t[0], whole["Y"][t], rtol=RTOL64, atol=ATOL64)
+        caches.append(cache)
+    assert_results_close(dict(h_n=h, c_n=c), dict(h_n=whole["h_n"], c_n=whole["c_n"]),
+                         RTOL64, ATOL64)
+
+    dh, dc, grad = p.dh_n, p.dc_n, 0.0
+    for t in reversed(range(4)):
+        dX_t, dh, dc, grad_t = backward(caches[t], p.dY[t:t + 1], dh, dc)
+        np.testing.assert_allclose(dX_t[0], whole["dX"][t], rtol=RTOL64, atol=ATOL64)
+        grad = grad + grad_t
+    assert_results_close(dict(dh0=dh, dc0=dc if lstm else None, grad=grad),
+                         dict(dh0=whole["dh0"], dc0=whole["dc0"], grad=whole["grad"]),
+                         1e-11, ATOL64)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_sequence_alone_equals_same_sequence_in_padded_batch(cell, bidirectional):
+    """Padding and batch neighbours change nothing, in either direction."""
+    net = Net(cell[0], 2, (3, 2), bidirectional, cell[1])
+    batch = random_problem(net, T=5, B=3, variable=True, init=True, seed=8)
+    batch.lengths = np.array([5, 2, 4])
+    b, L = 1, 2
+    lstm = net.cell == "lstm"
+
+    def one(arrays):
+        return None if arrays is None else [a[:, b:b + 1] for a in arrays]
+
+    alone = random_problem(net, T=L, B=1, seed=0)
+    alone.params = batch.params
+    alone.X, alone.dY = batch.X[:L, b:b + 1], batch.dY[:L, b:b + 1]
+    alone.h0, alone.c0, alone.dh_n, alone.dc_n = map(one, (batch.h0, batch.c0, batch.dh_n, batch.dc_n))
+    # only sequence b feeds the loss, so that the parameter gradients are comparable
+    others = np.arange(3) != b
+    batch.dY[:, others] = 0
+    for dh in batch.dh_n + (batch.dc_n if lstm else []):
+        dh[:, others] = 0
+
+    in_batch, expected = crnn_run(batch), crnn_run(alone)
+    np.testing.assert_allclose(in_batch["Y"][:L, b:b + 1], expected["Y"], rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(in_batch["dX"][:L, b:b + 1], expected["dX"], rtol=RTOL64, atol=ATOL64)
+    assert np.all(in_batch["Y"][L:, b] == 0) and np.all(in_batch["dX"][L:, b] == 0)
+    for key in ("h_n", "c_n", "dh0", "dc0") if lstm else ("h_n", "dh0"):
+        for a, e in zip(in_batch[key], expected[key]):
+            np.testing.assert_allclose(a[:, b:b + 1], e, rtol=RTOL64, atol=ATOL64, err_msg=key)
+    np.testing.assert_allclose(in_batch["grad"], expected["grad"], rtol=1e-11, atol=ATOL64)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_truncate_at_least_the_length_is_full_bptt(cell, bidirectional):
+    net = Net(cell[0], 2, (3, 2), bidirectional, cell[1])
+    p = random_problem(net, T=4, B=3, variable=True, init=True, seed=9)
+    assert_results_close(crnn_run(p, truncate=4), crnn_run(p), rtol=0, atol=0)
+
+
+def test_missing_output_gradients_are_zeros(cell):
+    net = Net(cell[0], 2, (3,), True, cell[1])
+    p = random_problem(net, T=4, B=2, variable=True, seed=10)
+    layout, lstm = layout_for(net), net.cell == "lstm"
+    Y, (h_n, c_n), cache = forward(layout, p.params, p.X, p.lengths)
+
+    p.dh_n = [np.zeros_like(h) for h in h_n]
+    p.dc_n = [np.zeros_like(c) for c in c_n] if lstm else None
+    dX, dh0, dc0, grad = backward(cache, p.dY)
+    assert_results_close(dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
+                         {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
+                         RTOL64, ATOL64)
+
+    p.dY = np.zeros_like(Y)
+    p.dh_n = [np.ones_like(h) for h in h_n]
+    dX, dh0, dc0, grad = backward(cache, None, p.dh_n, p.dc_n)
+    assert_results_close(dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
+                         {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
+                         RTOL64, ATOL64)
+
+
+def test_dY_at_padded_steps_is_ignored():
+    net = Net("lstm", 2, (3,), True)
+    p = random_problem(net, T=5, B=3, variable=True, seed=11)
+    expected = crnn_run(p)
+    for b, L in enumerate(p.lengths):
+        p.dY[L:, b] = 1e3
+    assert_results_close(crnn_run(p), expected, rtol=0, atol=0)
+
+
+def test_forward_without_cache_gives_the_same_outputs():
+    net = Net("gru", 2, (3, 2), True)
+    p = random_problem(net, T=4, B=3, variable=True, init=True, seed=12)
+    layout = layout_for(net)
+    Y, (h_n, _), cache = forward(layout, p.params, p.X, p.lengths, p.h0, keep_cache=False)
+    assert cache is None
+    expected = reference(p)
+    assert_results_close(dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]),
+                         RTOL64, ATOL64)
+
+
+def test_inputs_are_not_modified(cell):
+    net = Net(cell[0], 2, (3, 2), True, cell[1])
+    p = random_problem(net, T=4, B=3, variable=True, init=True, seed=13)
+    arrays = [p.params, p.X, p.dY] + p.h0 + p.dh_n + (p.c0 + p.dc_n if p.c0 else [])
+    copies = [a.copy() for a in arrays]
+    crnn_run(p, truncate=2)
+    for a, copy in zip(arrays, copies):
+        np.testing.assert_array_equal(a, copy)
+
+
+@pytest.mark.parametrize("cell_name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_layout_matches_reference(cell_name, bidirectional):
+    net = Net(cell_name, 5, (4, 3, 2), bidirectional)
+    layout = layout_for(net)
+    assert layout.num_layers == 3
+    assert layout.num_directions == net.num_directions
+    assert layout.gates == GATES[cell_name]
+    assert layout.n_params == net.n_params
+    assert layout.output_size == net.output_size
+
+    params = np.arange(net.n_params, dtype=np.float64)
+    views = layout.views(params)
+    expected = net.unflatten(params)
+    assert len(views) == 3
+    for layer in range(3):
+        assert len(views[layer]) == net.num_directions
+        for d in range(net.num_directions):
+            assert views[layer][d].keys() == expected[layer][d].keys()
+            for name, view in views[layer][d].items():
+                np.testing.assert_array_equal(view, expected[layer][d][name], err_msg=name)
+                assert np.shares_memory(view, params), name
+    views[2][-1]["b"][0] = -1.0  # writable views into params
+    assert expected[2][-1]["b"][0] == -1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_params(cell, dtype):
+    net = Net(cell[0], 3, (4, 2), True, cell[1])
+    layout = layout_for(net)
+    params = init_params(layout, random_state=0, dtype=dtype)
+    assert params.shape == (net.n_params,) and params.dtype == dtype
+    assert np.all(np.isfinite(params)) and np.any(params != 0)
+    np.testing.assert_array_equal(params, init_params(layout, random_state=0, dtype=dtype))
+    assert np.any(params != init_params(layout, random_state=1, dtype=dtype))
+    if net.cell == "lstm":
+        weights = net.unflatten(init_params(layout, random_state=0, dtype=dtype, forget_bias=2.5))
+        for layer, H in enumerate(net.hidden_sizes):
+            for d in range(2):
+                np.testing.assert_array_equal(weights[layer][d]["b"][H:2 * H], 2.5)
