@@ -1,0 +1,145 @@
+/*
+ * crnn.h -- the public C API of crnn's recurrent kernels.
+ *
+ * One call runs one direction of one recurrent layer over a batch of sequences, forward or
+ * backward (BPTT). Stacking and bidirectional layers are built by the caller from these calls:
+ * outputs are written with a row stride (ldy) and a column offset, so the two directions of a
+ * layer write straight into the halves of one (T, B, 2H) array that feeds the next layer.
+ *
+ * Conventions
+ *   - Row-major, time-major: x (T, B, I), y (T, B, ldy); weights W_x (I, G*H), W_h (H, G*H),
+ *     bias b (G*H). G is the number of gate blocks, stored in this column order:
+ *         RNN  (G=1): [a]            h' = act(a),  act = tanh or relu
+ *         LSTM (G=4): [i, f, g, o]   c' = f*c + i*g,  h' = o*tanh(c')
+ *         GRU  (G=3): [r, z, n]      n = tanh(x W_xn + b_n + r*(h W_hn + b_hn)),
+ *                                    h' = (1-z)*n + z*h
+ *     (the GRU applies the reset gate after the recurrent product, as PyTorch and Keras do;
+ *      b_hn is its extra recurrent bias of length H).
+ *   - Variable lengths: lengths[b] in [1, T], sorted non-increasing, so the sequences still
+ *     running at step t are the prefix b < nb(t). No arithmetic is spent on padding; outputs past
+ *     a sequence's end are not written (the caller zeroes y). A reverse direction processes
+ *     sequence b from t = lengths[b]-1 down to 0.
+ *   - The final state of sequence b is the state after its own last step.
+ *   - Every buffer is the caller's: the C code never allocates, prints or exits. Sizes come from
+ *     crnn_reserve_size (kept from forward to backward) and crnn_workspace_size (scratch).
+ *   - Backward *accumulates* (+=) into dx, dh0, dc0 and the weight gradients; the caller zeroes
+ *     them. This lets both directions of the next layer add into one dx.
+ *   - Every function returns CRNN_OK or a negative crnn_status.
+ *
+ * One step of the forward pass (per direction; "Gx" is the input projection of all steps,
+ * computed by one GEMM before the step loop):
+ *
+ *        x(t) ---- W_x ---> Gx(t) --+
+ *                                    +--> gates --> cell --> h(t) --+--> y(t)
+ *        h(t-1) -- W_h ---> Gh -----+       ^                       |
+ *          ^                                |  c(t-1) (LSTM)        |
+ *          +--------------------------------------------------------+
+ *
+ * Backward, per step (reverse processing order): one fused elementwise pass turns dh(t) (from
+ * y and from step t+1) into gate gradients dG(t); one GEMM dh(t-1) = dG(t) W_h^T. After the loop,
+ * large GEMMs give dW_x += x^T dG, dW_h += h_prev^T dG, dx += dG W_x^T, and db = sum of dG.
+ */
+#ifndef CRNN_CRNN_H
+#define CRNN_CRNN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CRNN_OK = 0,
+    CRNN_ERR_CELL = -1,        /* unknown cell kind */
+    CRNN_ERR_DIMS = -2,        /* a size is < 1, or a stride is smaller than the row it holds */
+    CRNN_ERR_LENGTHS = -3,     /* a length outside [1, T], or lengths not sorted non-increasing */
+    CRNN_ERR_TRUNCATE = -4,    /* truncate < 0 */
+    CRNN_ERR_NULL = -5         /* a required buffer is NULL */
+} crnn_status;
+
+typedef enum {
+    CRNN_RNN_TANH = 0,
+    CRNN_RNN_RELU = 1,
+    CRNN_LSTM = 2,
+    CRNN_GRU = 3
+} crnn_cell;
+
+/* Sizes of one call. T steps, B sequences, I inputs, H hidden units. */
+typedef struct {
+    int cell;      /* a crnn_cell */
+    int T, B;      /* steps, sequences */
+    int n_in, H;   /* input and hidden sizes (n_in, not I: complex.h defines I) */
+    int ldx;       /* row stride of x and dx, >= I */
+    int ldy;       /* row stride of y and dy, >= H (y points at this direction's first column) */
+    int reverse;   /* 0: t = 0 .. len-1, 1: t = len-1 .. 0 */
+} crnn_dims;
+
+/*
+ * Row-major GEMM: C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T as trans_x is 0 or 1,
+ * op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb, ldc are row strides.
+ * The Cython layer fills these from scipy.linalg.cython_blas; a test may plug in anything.
+ */
+typedef void (*crnn_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k,
+                              float alpha, const float *a, int lda, const float *b, int ldb,
+                              float beta, float *c, int ldc);
+typedef void (*crnn_dgemm_fn)(int trans_a, int trans_b, int m, int n, int k,
+                              double alpha, const double *a, int lda, const double *b, int ldb,
+                              double beta, double *c, int ldc);
+
+typedef struct { crnn_sgemm_fn gemm; } crnn_blas_f32;
+typedef struct { crnn_dgemm_fn gemm; } crnn_blas_f64;
+
+/* Number of gate blocks G of a cell (1, 4 or 3), or 0 for an unknown cell. */
+int crnn_gates(int cell);
+
+/* Elements (of the call's dtype) of the reserve that forward fills and backward reads:
+ * the activated gates of every step (and the LSTM cell states). 0 if dims are invalid. */
+size_t crnn_reserve_size(const crnn_dims *d);
+
+/* Elements of scratch space one forward or backward call needs. 0 if dims are invalid. */
+size_t crnn_workspace_size(const crnn_dims *d);
+
+/*
+ * Forward over all steps.
+ *   x (T, B, ldx)  lengths (B)  W_x (I, G*H)  W_h (H, G*H)  b (G*H)  b_hn (H, GRU only)
+ *   h0, c0 (B, H) or NULL for zeros (c0: LSTM only)
+ *   y (T, B, ldy) written at t < lengths[b] only;  hn, cn (B, H) final states (cn: LSTM only)
+ *   reserve: crnn_reserve_size elements, kept for backward; workspace: crnn_workspace_size.
+ */
+int crnn_forward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
+                     const int *lengths, const float *W_x, const float *W_h, const float *b,
+                     const float *b_hn, const float *h0, const float *c0,
+                     float *y, float *hn, float *cn, float *reserve, float *workspace);
+int crnn_forward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
+                     const int *lengths, const double *W_x, const double *W_h, const double *b,
+                     const double *b_hn, const double *h0, const double *c0,
+                     double *y, double *hn, double *cn, double *reserve, double *workspace);
+
+/*
+ * Backward (BPTT) through the steps of the matching forward call (same dims, x, lengths,
+ * weights, h0, c0 and y, and the reserve it filled, which backward overwrites with the gate
+ * gradients: one forward serves one backward).
+ *   dy (T, B, ldy) or NULL; dhn, dcn (B, H) or NULL: gradients of the loss w.r.t. y and the
+ *   final states. truncate: 0 for full BPTT, k > 0 to run only the last k steps each sequence
+ *   processed (earlier steps, and h0, get no gradient).
+ *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H; may be NULL), dW_x, dW_h, db,
+ *   db_hn (GRU only).
+ */
+int crnn_backward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
+                      const int *lengths, const float *W_x, const float *W_h, const float *h0,
+                      const float *c0, const float *y, float *reserve, const float *dy,
+                      const float *dhn, const float *dcn, int truncate, float *dx, float *dh0,
+                      float *dc0, float *dW_x, float *dW_h, float *db, float *db_hn,
+                      float *workspace);
+int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
+                      const int *lengths, const double *W_x, const double *W_h,
+                      const double *h0, const double *c0, const double *y, double *reserve,
+                      const double *dy, const double *dhn, const double *dcn, int truncate,
+                      double *dx, double *dh0, double *dc0, double *dW_x, double *dW_h,
+                      double *db, double *db_hn, double *workspace);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CRNN_CRNN_H */

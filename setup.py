@@ -1,0 +1,33 @@
+"""Build crnn's one extension module; metadata lives in pyproject.toml.
+
+Set CRNN_SANITIZE=1 to compile the C kernels with AddressSanitizer and UBSan (see README).
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+CSRC = Path("src", "csrc")
+# The per-dtype wrappers include the template bodies (cell_*.c, layer.c); only they compile.
+SOURCES = ["src/crnn/_kernels.pyx", str(CSRC / "common.c"), str(CSRC / "dtype_f32.c"),
+           str(CSRC / "dtype_f64.c")]
+
+compile_args = ["-O3", "-fno-math-errno"]  # never -ffast-math: it breaks NaN checks
+link_args = []
+if os.environ.get("CRNN_SANITIZE"):
+    sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    compile_args = ["-O1", "-g"] + sanitize
+    link_args = sanitize
+
+ext = Extension(
+    "crnn._kernels",
+    sources=SOURCES,
+    include_dirs=["include", str(CSRC), np.get_include()],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+)
+
+setup(ext_modules=cythonize([ext], language_level=3))

@@ -1,0 +1,6 @@
+"""crnn: fast recurrent neural networks (RNN, LSTM, GRU) for the CPU.
+
+The C kernels run forward passes and backpropagation through time; :mod:`crnn.functional`
+exposes them on NumPy arrays, and the scikit-learn estimators build on that.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,221 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Glue between NumPy arrays and crnn's C kernels (include/crnn/crnn.h).
+
+This module only checks that the buffers it hands to C are consistent with each other,
+releases the GIL around one C call and turns C status codes into exceptions. User-facing
+validation (dtypes, NaN, value ranges, friendly messages) lives in :mod:`crnn.functional`.
+"""
+from cython cimport floating
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+cdef extern from "crnn/crnn.h" nogil:
+    ctypedef struct crnn_dims:
+        int cell, T, B, n_in, H, ldx, ldy, reverse
+    ctypedef void (*crnn_sgemm_fn)(int, int, int, int, int, float, const float *, int,
+                                   const float *, int, float, float *, int) noexcept nogil
+    ctypedef void (*crnn_dgemm_fn)(int, int, int, int, int, double, const double *, int,
+                                   const double *, int, double, double *, int) noexcept nogil
+    ctypedef struct crnn_blas_f32:
+        crnn_sgemm_fn gemm
+    ctypedef struct crnn_blas_f64:
+        crnn_dgemm_fn gemm
+    int CRNN_OK, CRNN_ERR_CELL, CRNN_ERR_DIMS, CRNN_ERR_LENGTHS, CRNN_ERR_TRUNCATE, CRNN_ERR_NULL
+    int CRNN_RNN_TANH, CRNN_RNN_RELU, CRNN_LSTM, CRNN_GRU
+    int crnn_gates(int cell)
+    size_t crnn_reserve_size(const crnn_dims *d)
+    size_t crnn_workspace_size(const crnn_dims *d)
+    int crnn_forward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
+                         const float *, const float *, const float *, const float *,
+                         const float *, const float *, float *, float *, float *, float *,
+                         float *)
+    int crnn_forward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *, const int *,
+                         const double *, const double *, const double *, const double *,
+                         const double *, const double *, double *, double *, double *,
+                         double *, double *)
+    int crnn_backward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
+                          const float *, const float *, const float *, const float *,
+                          const float *, float *, const float *, const float *, const float *,
+                          int, float *, float *, float *, float *, float *, float *, float *,
+                          float *)
+    int crnn_backward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *,
+                          const int *, const double *, const double *, const double *,
+                          const double *, const double *, double *, const double *,
+                          const double *, const double *, int, double *, double *, double *,
+                          double *, double *, double *, double *, double *)
+
+# SciPy's BLAS is Fortran: column-major, every argument by pointer. A row-major product
+# C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the shims swap the operands.
+# SciPy declares its BLAS integers as plain C int; this is the one place that relies on it.
+cdef void _sgemm_rowmajor(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                          const float *a, int lda, const float *b, int ldb, float beta,
+                          float *c, int ldc) noexcept nogil:
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    sgemm(&ta, &tb, &n, &m, &k, &alpha, <float *>b, &ldb, <float *>a, &lda, &beta, c, &ldc)
+
+cdef void _dgemm_rowmajor(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                          const double *a, int lda, const double *b, int ldb, double beta,
+                          double *c, int ldc) noexcept nogil:
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    dgemm(&ta, &tb, &n, &m, &k, &alpha, <double *>b, &ldb, <double *>a, &lda, &beta, c, &ldc)
+
+cdef crnn_blas_f32 _blas_f32
+cdef crnn_blas_f64 _blas_f64
+_blas_f32.gemm = _sgemm_rowmajor
+_blas_f64.gemm = _dgemm_rowmajor
+
+CELLS = {"rnn_tanh": CRNN_RNN_TANH, "rnn_relu": CRNN_RNN_RELU, "lstm": CRNN_LSTM,
+         "gru": CRNN_GRU}
+
+_STATUS_MESSAGES = {
+    CRNN_ERR_CELL: "unknown cell kind",
+    CRNN_ERR_DIMS: "every size must be at least 1, T*B and 4*hidden_size must fit in a C int",
+    CRNN_ERR_LENGTHS: "lengths must lie in [1, T] and be sorted non-increasing",
+    CRNN_ERR_TRUNCATE: "truncate must be >= 0",
+    CRNN_ERR_NULL: "a required buffer is missing",
+}
+
+
+cdef int _raise_status(int status) except -1:
+    raise ValueError(f"crnn kernel refused the call: "
+                     f"{_STATUS_MESSAGES.get(status, 'unknown status')} (status {status})")
+
+
+cdef crnn_dims _dims(int cell, int T, int B, int I, int H, int ldx, int ldy, bint reverse):
+    cdef crnn_dims d
+    d.cell, d.T, d.B, d.n_in, d.H, d.ldx, d.ldy, d.reverse = cell, T, B, I, H, ldx, ldy, reverse
+    return d
+
+
+def buffer_sizes(int cell, int T, int B, int I, int H):
+    """(reserve, workspace) element counts for one layer direction; ValueError if invalid."""
+    cdef crnn_dims d = _dims(cell, T, B, I, H, I, H, 0)
+    cdef size_t reserve = crnn_reserve_size(&d)
+    if reserve == 0:
+        _raise_status(CRNN_ERR_CELL if crnn_gates(cell) == 0 else CRNN_ERR_DIMS)
+    return reserve, crnn_workspace_size(&d)
+
+
+cdef int _check(bint ok, str what) except -1:
+    if not ok:
+        raise ValueError(f"crnn kernel: inconsistent buffers: {what}")
+    return 0
+
+
+cdef crnn_dims _checked_dims(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+                             const floating[:, ::1] W_x, const floating[:, ::1] W_h,
+                             const floating[:, :, ::1] y, Py_ssize_t y_offset,
+                             const floating[::1] reserve, const floating[::1] workspace,
+                             bint reverse) except *:
+    """The dims of one call, after checking that every buffer has the size they imply."""
+    cdef int G = crnn_gates(cell)
+    _check(G > 0, f"unknown cell {cell}")
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = W_h.shape[0]
+    _check(W_x.shape[0] == I and W_x.shape[1] == G * H, "W_x must be (I, G*H)")
+    _check(W_h.shape[1] == G * H, "W_h must be (H, G*H)")
+    _check(lengths.shape[0] == B, "lengths must have one entry per sequence")
+    _check(y.shape[0] == T and y.shape[1] == B, "y must be (T, B, ...)")
+    _check(0 <= y_offset and y_offset + H <= y.shape[2], "y_offset + H must fit in y's rows")
+    cdef crnn_dims d = _dims(cell, T, B, I, H, I, y.shape[2], reverse)
+    _check(crnn_reserve_size(&d) > 0, "a size is zero or too large for the kernel")
+    _check(<size_t>reserve.shape[0] >= crnn_reserve_size(&d), "reserve too small")
+    _check(<size_t>workspace.shape[0] >= crnn_workspace_size(&d), "workspace too small")
+    return d
+
+
+cdef int _check_state(object a, Py_ssize_t B, Py_ssize_t H, str name) except -1:
+    if a is not None:
+        _check(a.shape[0] == B and a.shape[1] == H, f"{name} must be (B, H)")
+    return 0
+
+
+def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+            const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
+            const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
+            floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
+            bint reverse):
+    """One direction of one layer, forward. y must be zeroed by the caller; this direction
+    writes y[:, :, y_offset:y_offset+H]. b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
+    cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
+                                     workspace, reverse)
+    _check(b.shape[0] == W_h.shape[1], "b must be (G*H,)")
+    _check(b_hn is not None or cell != CRNN_GRU, "the GRU needs b_hn")
+    _check(b_hn is None or b_hn.shape[0] == d.H, "b_hn must be (H,)")
+    _check(cn is not None or cell != CRNN_LSTM, "the LSTM needs cn")
+    _check_state(h0, d.B, d.H, "h0")
+    _check_state(c0, d.B, d.H, "c0")
+    _check_state(hn, d.B, d.H, "hn")
+    _check_state(cn, d.B, d.H, "cn")
+    cdef const floating *b_hn_p = &b_hn[0] if b_hn is not None else NULL
+    cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
+    cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
+    cdef floating *cn_p = &cn[0, 0] if cn is not None else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_forward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
+                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p,
+                                      &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
+                                      &workspace[0])
+        else:
+            status = crnn_forward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
+                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p,
+                                      &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
+                                      &workspace[0])
+    if status != CRNN_OK:
+        _raise_status(status)
+
+
+def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+             const floating[:, ::1] W_x, const floating[:, ::1] W_h,
+             const floating[:, ::1] h0, const floating[:, ::1] c0,
+             const floating[:, :, ::1] y, Py_ssize_t y_offset, floating[::1] reserve,
+             const floating[:, :, ::1] dy, const floating[:, ::1] dhn,
+             const floating[:, ::1] dcn, int truncate, floating[:, :, ::1] dx,
+             floating[:, ::1] dh0, floating[:, ::1] dc0, floating[:, ::1] dW_x,
+             floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
+             floating[::1] workspace, bint reverse):
+    """One direction of one layer, BPTT; accumulates into dx, dh0, dc0, dW_x, dW_h, db,
+    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dh0, dc0 may be None."""
+    cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
+                                     workspace, reverse)
+    _check(dy is None or (dy.shape[0] == y.shape[0] and dy.shape[1] == y.shape[1]
+                          and dy.shape[2] == y.shape[2]), "dy must have y's shape")
+    _check(dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in,
+           "dx must have x's shape")
+    _check(dW_x.shape[0] == W_x.shape[0] and dW_x.shape[1] == W_x.shape[1],
+           "dW_x must have W_x's shape")
+    _check(dW_h.shape[0] == W_h.shape[0] and dW_h.shape[1] == W_h.shape[1],
+           "dW_h must have W_h's shape")
+    _check(db.shape[0] == W_h.shape[1], "db must be (G*H,)")
+    _check(db_hn is not None or cell != CRNN_GRU, "the GRU needs db_hn")
+    _check(db_hn is None or db_hn.shape[0] == d.H, "db_hn must be (H,)")
+    for a, name in ((h0, "h0"), (c0, "c0"), (dhn, "dhn"), (dcn, "dcn"), (dh0, "dh0"),
+                    (dc0, "dc0")):
+        _check_state(a, d.B, d.H, name)
+    cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
+    cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
+    cdef const floating *dy_p = &dy[0, 0, 0] + y_offset if dy is not None else NULL
+    cdef const floating *dhn_p = &dhn[0, 0] if dhn is not None else NULL
+    cdef const floating *dcn_p = &dcn[0, 0] if dcn is not None else NULL
+    cdef floating *dh0_p = &dh0[0, 0] if dh0 is not None else NULL
+    cdef floating *dc0_p = &dc0[0, 0] if dc0 is not None else NULL
+    cdef floating *db_hn_p = &db_hn[0] if db_hn is not None else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_backward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
+                                       &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
+                                       &reserve[0], dy_p, dhn_p, dcn_p, truncate,
+                                       &dx[0, 0, 0], dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
+                                       &db[0], db_hn_p, &workspace[0])
+        else:
+            status = crnn_backward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
+                                       &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
+                                       &reserve[0], dy_p, dhn_p, dcn_p, truncate,
+                                       &dx[0, 0, 0], dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
+                                       &db[0], db_hn_p, &workspace[0])
+    if status != CRNN_OK:
+        _raise_status(status)

@@ -1,0 +1,506 @@
+"""Recurrent layers on NumPy arrays: parameters, forward pass and backpropagation through time.
+
+This is the layer the estimators are built on, and the one to use for a training loop of your
+own. Arrays are **time-major**: a batch of ``B`` sequences of ``T`` steps with ``I`` features is
+``X`` of shape ``(T, B, I)``.
+
+Parameters live in one flat array (``init_params``), laid out layer by layer and, within a
+layer, direction by direction (forward, then reverse)::
+
+    W_x (I_l, G*H_l)    input weights, gate blocks side by side
+    W_h (H_l, G*H_l)    recurrent weights
+    b   (G*H_l,)        bias
+    b_hn (H_l,)         GRU only: the recurrent bias of the candidate, scaled by the reset gate
+
+with ``I_0 = input_size`` and ``I_l = num_directions * H_(l-1)``. ``RNNLayout.views`` gives named
+views into such an array, so the gradient array that ``backward`` returns reads the same way.
+
+Cells (gate blocks in column order; ``sig`` is the logistic sigmoid)::
+
+    rnn   h' = act(x W_x + h W_h + b)                      act = tanh or relu
+    lstm  [i, f, g, o] = [sig, sig, tanh, sig](x W_x + h W_h + b)
+          c' = f * c + i * g,   h' = o * tanh(c')
+    gru   [r, z] = sig(x W_x[:, :2H] + h W_h[:, :2H] + b[:2H])
+          n = tanh(x W_x[:, 2H:] + b[2H:] + r * (h W_h[:, 2H:] + b_hn))
+          h' = (1 - z) * n + z * h
+
+These are PyTorch's ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU``. To copy a PyTorch layer ``l``
+(suffix ``""`` or ``"_reverse"``): ``W_x = weight_ih_l{l}.T``, ``W_h = weight_hh_l{l}.T``;
+``b = bias_ih + bias_hh`` for rnn and lstm; for the GRU ``b = bias_ih + [bias_hh[:2H], 0]`` and
+``b_hn = bias_hh[2H:]``.
+
+Example
+-------
+>>> import numpy as np
+>>> from crnn.functional import RNNLayout, init_params, forward, backward
+>>> layout = RNNLayout("lstm", input_size=3, hidden_sizes=(8,))
+>>> params = init_params(layout, random_state=0)
+>>> X = np.random.default_rng(0).normal(size=(5, 2, 3))       # (T, B, I)
+>>> Y, (h_n, c_n), cache = forward(layout, params, X, lengths=[5, 3])
+>>> dX, dh0, dc0, grad = backward(cache, dY=np.ones_like(Y))
+>>> Y.shape, h_n[0].shape, grad.shape == params.shape
+((5, 2, 8), (1, 2, 8), True)
+"""
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from . import _kernels
+
+__all__ = ["RNNLayout", "init_params", "forward", "backward"]
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class RNNLayout:
+    """Shapes of a stack of recurrent layers and the layout of its flat parameter array.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+        The recurrent cell.
+    input_size : int
+        Number of features of each step of the input.
+    hidden_sizes : int or tuple of int
+        Hidden units of each stacked layer, first layer first.
+    bidirectional : bool, default=False
+        Run every layer forward and backward in time and concatenate the two outputs.
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        Activation of the vanilla ``"rnn"`` cell (ignored by the gated cells).
+    """
+
+    def __init__(self, cell, input_size, hidden_sizes, bidirectional=False,
+                 nonlinearity="tanh"):
+        if cell not in _GATES:
+            raise ValueError(f"cell must be one of {sorted(_GATES)}, got {cell!r}")
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if isinstance(hidden_sizes, Integral):
+            hidden_sizes = (hidden_sizes,)
+        hidden_sizes = tuple(hidden_sizes)
+        if not hidden_sizes or not all(_is_positive_int(h) for h in hidden_sizes):
+            raise ValueError("hidden_sizes must be a positive int or a non-empty sequence of "
+                             f"positive ints, got {hidden_sizes!r}")
+        if not _is_positive_int(input_size):
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        self.cell = cell
+        self.input_size = int(input_size)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.bidirectional = bool(bidirectional)
+        self.nonlinearity = nonlinearity
+        self._entries, self.n_params = self._build_entries()
+
+    @property
+    def gates(self):
+        """Number of gate blocks G of the cell (rnn 1, lstm 4, gru 3)."""
+        return _GATES[self.cell]
+
+    @property
+    def num_layers(self):
+        return len(self.hidden_sizes)
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self):
+        """Features of each step of the output: num_directions * hidden_sizes[-1]."""
+        return self.num_directions * self.hidden_sizes[-1]
+
+    def layer_input_size(self, layer):
+        """Features of each step of the input of ``layer``."""
+        if layer == 0:
+            return self.input_size
+        return self.num_directions * self.hidden_sizes[layer - 1]
+
+    @property
+    def _kernel_cell(self):
+        name = f"rnn_{self.nonlinearity}" if self.cell == "rnn" else self.cell
+        return _kernels.CELLS[name]
+
+    def _build_entries(self):
+        """[(layer, direction, name, offset, shape)] in flat order, and the total size."""
+        entries, offset = [], 0
+        for layer, H in enumerate(self.hidden_sizes):
+            I, GH = self.layer_input_size(layer), self.gates * H
+            shapes = [("W_x", (I, GH)), ("W_h", (H, GH)), ("b", (GH,))]
+            if self.cell == "gru":
+                shapes.append(("b_hn", (H,)))
+            for direction in range(self.num_directions):
+                for name, shape in shapes:
+                    entries.append((layer, direction, name, offset, shape))
+                    offset += int(np.prod(shape))
+        return entries, offset
+
+    def views(self, params):
+        """Named views into a flat parameter (or gradient) array.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n_params,)
+
+        Returns
+        -------
+        views : list of list of dict
+            ``views[layer][direction][name]`` is an array view sharing memory with ``params``;
+            names are ``"W_x"``, ``"W_h"``, ``"b"`` and, for the GRU, ``"b_hn"``.
+        """
+        params = _check_params(self, params, check_finite=False)
+        out = [[{} for _ in range(self.num_directions)] for _ in range(self.num_layers)]
+        for layer, direction, name, offset, shape in self._entries:
+            size = int(np.prod(shape))
+            out[layer][direction][name] = params[offset:offset + size].reshape(shape)
+        return out
+
+    def __repr__(self):
+        return (f"RNNLayout(cell={self.cell!r}, input_size={self.input_size}, "
+                f"hidden_sizes={self.hidden_sizes}, bidirectional={self.bidirectional}, "
+                f"nonlinearity={self.nonlinearity!r})")
+
+    def __eq__(self, other):
+        return isinstance(other, RNNLayout) and repr(self) == repr(other)
+
+    def __hash__(self):
+        return hash(repr(self))
+
+
+def init_params(layout, random_state=None, dtype=np.float64, recurrent_init="orthogonal",
+                forget_bias=1.0):
+    """A freshly initialised flat parameter array.
+
+    Input weights are Glorot-uniform per gate block, U(-a, a) with ``a = sqrt(6 / (I + H))``.
+    Recurrent weights are, per gate block, a random orthogonal matrix (``"orthogonal"``: keeps
+    the norm of the state through many steps at the start, a remedy for vanishing and exploding
+    gradients) or PyTorch's U(-1/sqrt(H), 1/sqrt(H)) (``"uniform"``). Biases are zero, except
+    the LSTM forget gate's, set to ``forget_bias`` so that the cell remembers by default.
+
+    Parameters
+    ----------
+    layout : RNNLayout
+    random_state : int, RandomState instance or None, default=None
+    dtype : {np.float32, np.float64}, default=np.float64
+    recurrent_init : {"orthogonal", "uniform"}, default="orthogonal"
+    forget_bias : float, default=1.0
+
+    Returns
+    -------
+    params : ndarray of shape (layout.n_params,)
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if recurrent_init not in ("orthogonal", "uniform"):
+        raise ValueError("recurrent_init must be 'orthogonal' or 'uniform', "
+                         f"got {recurrent_init!r}")
+    if not np.isfinite(forget_bias):
+        raise ValueError(f"forget_bias must be finite, got {forget_bias!r}")
+    rng = check_random_state(random_state)
+    params = np.zeros(layout.n_params, dtype=np.float64)
+    G = layout.gates
+    for layer_views in layout.views(params):
+        for v in layer_views:
+            I, GH = v["W_x"].shape
+            H = GH // G
+            limit = np.sqrt(6.0 / (I + H))
+            v["W_x"][...] = rng.uniform(-limit, limit, size=(I, GH))
+            for g in range(G):
+                block = v["W_h"][:, g * H:(g + 1) * H]
+                if recurrent_init == "orthogonal":
+                    q, r = np.linalg.qr(rng.normal(size=(H, H)))
+                    block[...] = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+                else:
+                    block[...] = rng.uniform(-1 / np.sqrt(H), 1 / np.sqrt(H), size=(H, H))
+            if layout.cell == "lstm":
+                v["b"][H:2 * H] = forget_bias
+    return params.astype(dtype)
+
+
+class _Cache:
+    """What backward needs from a forward call (time-major, sequences sorted by length)."""
+
+    __slots__ = ("layout", "params", "lengths", "order", "inputs", "outputs", "reserves",
+                 "h0", "c0", "masks", "used")
+
+
+def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, random_state=None,
+            keep_cache=True, check_finite=True):
+    """Run the stacked recurrent layers over a batch of sequences.
+
+    Parameters
+    ----------
+    layout : RNNLayout
+    params : ndarray of shape (layout.n_params,), float32 or float64
+        The flat parameters; X, h0 and c0 must have the same dtype.
+    X : ndarray of shape (T, B, layout.input_size)
+        The sequences, time-major. Steps past a sequence's length are ignored.
+    lengths : array-like of int of shape (B,), default=None
+        Steps of each sequence, in ``[1, T]``, in any order; None means every sequence has T.
+    h0, c0 : list of ndarray of shape (num_directions, B, H_l), default=None
+        Initial hidden (and, for the LSTM, cell) state of every layer; None means zeros.
+    dropout : float in [0, 1), default=0.0
+        Probability of zeroing each unit of a layer's output before the next layer reads it
+        (inverted dropout, between stacked layers only). Use 0 at prediction time.
+    random_state : int, RandomState instance or None, default=None
+        Draws the dropout masks.
+    keep_cache : bool, default=True
+        Keep what ``backward`` needs; False saves memory at prediction time.
+    check_finite : bool, default=True
+        Refuse NaN or infinite values in params, X, h0 and c0 (ValueError). Turning it off
+        saves a pass over the data; non-finite values then propagate to the outputs.
+
+    Returns
+    -------
+    Y : ndarray of shape (T, B, layout.output_size)
+        The last layer's state at every step, forward and reverse directions concatenated on
+        the last axis; zero at steps past a sequence's length.
+    (h_n, c_n) : tuple
+        ``h_n`` is a list with one array per layer, of shape (num_directions, B, H_l): the
+        state after each sequence's own last step (for the reverse direction, after step 0).
+        ``c_n`` is the same for the LSTM's cell state, None for other cells.
+    cache : object or None
+        Pass it to ``backward`` (once). None if ``keep_cache`` is False.
+    """
+    params = _check_params(layout, params, check_finite)
+    dtype = params.dtype
+    X = _check_array(X, "X", 3, dtype, check_finite)
+    T, B, I = X.shape
+    if T == 0 or B == 0:
+        raise ValueError(f"X must hold at least one sequence of at least one step, got shape "
+                         f"{X.shape} (T, B, I)")
+    if I != layout.input_size:
+        raise ValueError(f"X has {I} features per step but the layout expects "
+                         f"input_size={layout.input_size}")
+    lengths = _check_lengths(lengths, T, B)
+    h0 = _check_states(layout, h0, "h0", B, dtype, check_finite)
+    if c0 is not None and layout.cell != "lstm":
+        raise ValueError(f"c0 is the LSTM's cell state; a {layout.cell!r} cell has none")
+    c0 = _check_states(layout, c0, "c0", B, dtype, check_finite)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+
+    # The kernels want sequences sorted by decreasing length; sort once here, undo at the end.
+    order = None
+    if np.any(np.diff(lengths) > 0):
+        order = np.argsort(-lengths, kind="stable")
+        lengths = lengths[order]
+        X = X[:, order]
+        h0 = None if h0 is None else [h[:, order] for h in h0]
+        c0 = None if c0 is None else [c[:, order] for c in c0]
+    X = np.ascontiguousarray(X)
+    h0 = None if h0 is None else [np.ascontiguousarray(h) for h in h0]
+    c0 = None if c0 is None else [np.ascontiguousarray(c) for c in c0]
+
+    rng = check_random_state(random_state) if dropout > 0 else None
+    cell = layout._kernel_cell
+    views = layout.views(params)
+    workspace = np.empty(_workspace_size(layout, T, B), dtype=dtype)
+    inputs, outputs, reserves, masks, h_n, c_n = [], [], [], [], [], []
+    layer_input = X
+    for layer, H in enumerate(layout.hidden_sizes):
+        D = layout.num_directions
+        out = np.zeros((T, B, D * H), dtype=dtype)
+        hn = np.empty((D, B, H), dtype=dtype)
+        cn = np.empty((D, B, H), dtype=dtype) if layout.cell == "lstm" else None
+        layer_reserves = []
+        for direction in range(D):
+            v = views[layer][direction]
+            reserve_size, _ = _kernels.buffer_sizes(cell, T, B, layer_input.shape[2], H)
+            reserve = np.empty(reserve_size, dtype=dtype)
+            _kernels.forward(cell, layer_input, lengths, v["W_x"], v["W_h"], v["b"],
+                             v.get("b_hn"), _state(h0, layer, direction),
+                             _state(c0, layer, direction), out, direction * H, hn[direction],
+                             None if cn is None else cn[direction], reserve, workspace,
+                             direction == 1)
+            layer_reserves.append(reserve)
+        inputs.append(layer_input)
+        outputs.append(out)
+        reserves.append(layer_reserves)
+        h_n.append(hn)
+        c_n.append(cn)
+        layer_input = out
+        if dropout > 0 and layer + 1 < layout.num_layers:
+            mask = (rng.random_sample(out.shape) >= dropout).astype(dtype) / dtype.type(1 - dropout)
+            masks.append(mask)
+            layer_input = out * mask
+
+    cache = None
+    if keep_cache:
+        cache = _Cache()
+        cache.layout, cache.params, cache.lengths, cache.order = layout, params, lengths, order
+        cache.inputs, cache.outputs, cache.reserves = inputs, outputs, reserves
+        cache.h0, cache.c0, cache.masks, cache.used = h0, c0, masks, False
+
+    Y = outputs[-1]
+    if order is not None:
+        inverse = np.argsort(order)
+        Y = Y[:, inverse]
+        h_n = [h[:, inverse] for h in h_n]
+        c_n = [c[:, inverse] for c in c_n] if layout.cell == "lstm" else c_n
+    return Y, (h_n, c_n if layout.cell == "lstm" else None), cache
+
+
+def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
+    """Backpropagation through time for one ``forward`` call.
+
+    Parameters
+    ----------
+    cache : the cache returned by ``forward`` (usable once: the kernels overwrite it).
+    dY : ndarray of shape (T, B, layout.output_size), default=None
+        Gradient of the loss with respect to ``Y``; values at padded steps are ignored.
+        None means zero.
+    dh_n, dc_n : list of ndarray of shape (num_directions, B, H_l), default=None
+        Gradients with respect to the final states (``dc_n``: LSTM only). None means zero.
+    truncate : int >= 1, default=None
+        Truncated BPTT: each direction propagates through only the last ``truncate`` steps it
+        processed for each sequence (the reverse direction's last steps are times
+        ``truncate-1 .. 0``); earlier steps and the initial states get no gradient.
+
+    Returns
+    -------
+    dX : ndarray of shape (T, B, layout.input_size), zero at padded steps
+    dh0 : list of ndarray of shape (num_directions, B, H_l)
+    dc0 : list of ndarray (LSTM) or None
+    grad : ndarray of shape (layout.n_params,)
+        Gradient with respect to params, in the same flat layout (see ``RNNLayout.views``).
+    """
+    if not isinstance(cache, _Cache):
+        raise TypeError("cache must be the third value returned by forward(..., "
+                        "keep_cache=True)")
+    if cache.used:
+        raise ValueError("this cache was already used by backward (the kernels overwrite it); "
+                         "run forward again")
+    layout, params, lengths, order = cache.layout, cache.params, cache.lengths, cache.order
+    dtype = params.dtype
+    T, B = cache.inputs[0].shape[:2]
+    if truncate is None:
+        truncate = 0
+    elif not _is_positive_int(truncate):
+        raise ValueError(f"truncate must be None or a positive int, got {truncate!r}")
+    if dY is not None:
+        dY = _check_array(dY, "dY", 3, dtype, check_finite=True)
+        if dY.shape != (T, B, layout.output_size):
+            raise ValueError(f"dY must have Y's shape {(T, B, layout.output_size)}, "
+                             f"got {dY.shape}")
+    dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, True)
+    if dc_n is not None and layout.cell != "lstm":
+        raise ValueError(f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has "
+                         "none")
+    dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, True)
+    if order is not None:
+        dY = None if dY is None else dY[:, order]
+        dh_n = None if dh_n is None else [h[:, order] for h in dh_n]
+        dc_n = None if dc_n is None else [c[:, order] for c in dc_n]
+    dY = None if dY is None else np.ascontiguousarray(dY)
+    dh_n = None if dh_n is None else [np.ascontiguousarray(h) for h in dh_n]
+    dc_n = None if dc_n is None else [np.ascontiguousarray(c) for c in dc_n]
+    cache.used = True
+
+    cell = layout._kernel_cell
+    views = layout.views(params)
+    grad = np.zeros_like(params)
+    grads = layout.views(grad)
+    workspace = np.empty(_workspace_size(layout, T, B), dtype=dtype)
+    is_lstm = layout.cell == "lstm"
+    dh0 = [np.zeros((layout.num_directions, B, H), dtype=dtype) for H in layout.hidden_sizes]
+    dc0 = [np.zeros_like(h) for h in dh0] if is_lstm else None
+    d_out = dY
+    for layer in reversed(range(layout.num_layers)):
+        H = layout.hidden_sizes[layer]
+        layer_input = cache.inputs[layer]
+        d_in = np.zeros_like(layer_input)
+        for direction in range(layout.num_directions):
+            v, g = views[layer][direction], grads[layer][direction]
+            _kernels.backward(cell, layer_input, lengths, v["W_x"], v["W_h"],
+                              _state(cache.h0, layer, direction),
+                              _state(cache.c0, layer, direction), cache.outputs[layer],
+                              direction * H, cache.reserves[layer][direction], d_out,
+                              _state(dh_n, layer, direction), _state(dc_n, layer, direction),
+                              truncate, d_in, dh0[layer][direction],
+                              dc0[layer][direction] if is_lstm else None, g["W_x"], g["W_h"],
+                              g["b"], g.get("b_hn"), workspace, direction == 1)
+        if layer > 0 and cache.masks:
+            d_in *= cache.masks[layer - 1]
+        d_out = d_in
+
+    dX = d_out
+    if order is not None:
+        inverse = np.argsort(order)
+        dX = dX[:, inverse]
+        dh0 = [h[:, inverse] for h in dh0]
+        dc0 = None if dc0 is None else [c[:, inverse] for c in dc0]
+    return dX, dh0, dc0, grad
+
+
+def _is_positive_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _state(states, layer, direction):
+    return None if states is None else states[layer][direction]
+
+
+def _workspace_size(layout, T, B):
+    cell = layout._kernel_cell
+    return max(_kernels.buffer_sizes(cell, T, B, layout.layer_input_size(layer), H)[1]
+               for layer, H in enumerate(layout.hidden_sizes))
+
+
+def _check_params(layout, params, check_finite):
+    if not isinstance(layout, RNNLayout):
+        raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
+    params = _check_array(params, "params", 1, None, check_finite)
+    if params.shape[0] != layout.n_params:
+        raise ValueError(f"params has {params.shape[0]} values but {layout!r} needs "
+                         f"{layout.n_params}")
+    return np.ascontiguousarray(params)
+
+
+def _check_array(a, name, ndim, dtype, check_finite):
+    """An ndarray of a float dtype (equal to ``dtype`` if given) with ``ndim`` dimensions."""
+    a = np.asarray(a)
+    if a.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
+                        f"convert it with .astype(np.float32) or .astype(np.float64)")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} is {a.dtype} but params are {dtype}; convert one of them "
+                        f"(e.g. {name}.astype(np.{dtype}))")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+    if check_finite and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return a
+
+
+def _check_lengths(lengths, T, B):
+    if lengths is None:
+        return np.full(B, T, dtype=np.intc)
+    lengths = np.asarray(lengths)
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.shape != (B,):
+        raise ValueError(f"lengths must have shape ({B},), one per sequence, got "
+                         f"{lengths.shape}")
+    if lengths.min() < 1 or lengths.max() > T:
+        raise ValueError(f"every length must be in [1, T={T}], got min {lengths.min()} and "
+                         f"max {lengths.max()}")
+    return lengths.astype(np.intc)
+
+
+def _check_states(layout, states, name, B, dtype, check_finite):
+    """None, or a list with one (num_directions, B, H_l) array per layer."""
+    if states is None:
+        return None
+    if isinstance(states, np.ndarray) or len(states) != layout.num_layers:
+        raise ValueError(f"{name} must be a list with one array per layer "
+                         f"({layout.num_layers}), each of shape (num_directions, B, H_l)")
+    checked = []
+    for layer, (s, H) in enumerate(zip(states, layout.hidden_sizes)):
+        s = _check_array(s, f"{name}[{layer}]", 3, dtype, check_finite)
+        if s.shape != (layout.num_directions, B, H):
+            raise ValueError(f"{name}[{layer}] must have shape "
+                             f"{(layout.num_directions, B, H)}, got {s.shape}")
+        checked.append(s)
+    return checked

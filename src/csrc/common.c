@@ -1,0 +1,72 @@
+/*
+ * common.c -- dtype-independent parts of the C API: gate counts, buffer sizes, validation.
+ */
+#include <limits.h>
+
+#include "internal.h"
+
+int crnn_gates(int cell)
+{
+    switch (cell) {
+    case CRNN_RNN_TANH:
+    case CRNN_RNN_RELU:
+        return 1;
+    case CRNN_LSTM:
+        return 4;
+    case CRNN_GRU:
+        return 3;
+    default:
+        return 0;
+    }
+}
+
+/* Sizes are int because BLAS takes int. Every row count handed to a GEMM is at most T*B, and
+ * every leading dimension at most max(ldx, ldy, 4H): keep those inside int. */
+static int dims_ok(const crnn_dims *d)
+{
+    if (d == NULL || crnn_gates(d->cell) == 0)
+        return 0;
+    if (d->T < 1 || d->B < 1 || d->n_in < 1 || d->H < 1 || d->ldx < d->n_in || d->ldy < d->H)
+        return 0;
+    if ((long long)d->T * d->B > INT_MAX || 4LL * d->H > INT_MAX)
+        return 0;
+    return 1;
+}
+
+size_t crnn_reserve_size(const crnn_dims *d)
+{
+    if (!dims_ok(d))
+        return 0;
+    size_t rows = (size_t)d->T * (size_t)d->B;
+    size_t width = (size_t)reserve_row_width(d->cell, d->H);
+    if (d->cell == CRNN_LSTM)
+        width += (size_t)d->H; /* the cell state of every step */
+    return rows * width;
+}
+
+size_t crnn_workspace_size(const crnn_dims *d)
+{
+    if (!dims_ok(d))
+        return 0;
+    /* One step's gate rows (B, G*H), the carried dh and dc (B, H) each, and a zero row (H). */
+    size_t B = (size_t)d->B, H = (size_t)d->H;
+    return B * (size_t)crnn_gates(d->cell) * H + 2 * B * H + H;
+}
+
+int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
+{
+    if (d == NULL || lengths == NULL)
+        return CRNN_ERR_NULL;
+    if (crnn_gates(d->cell) == 0)
+        return CRNN_ERR_CELL;
+    if (!dims_ok(d))
+        return CRNN_ERR_DIMS;
+    if (truncate < 0)
+        return CRNN_ERR_TRUNCATE;
+    if (lengths[0] > d->T || lengths[d->B - 1] < 1)
+        return CRNN_ERR_LENGTHS;
+    for (int b = 1; b < d->B; ++b)
+        if (lengths[b] > lengths[b - 1])
+            return CRNN_ERR_LENGTHS;
+    return CRNN_OK;
+}
