@@ -1,0 +1,212 @@
+"""The three implementations under test, each behind the same small interface.
+
+For a :class:`~_problem.Problem`, each implementation builds
+
+- ``train(problem) -> (step, grads)``: ``step()`` runs forward, loss and BPTT once and returns
+  the loss; ``grads()`` returns the gradients of the last step as a dict with the parameter
+  names of :mod:`_numpy_ref` plus ``W_o``, ``b_o`` (the head) and ``X`` (the input);
+- ``infer(problem) -> run``: a forward pass over the whole batch, nothing kept for backward;
+- ``stream(problem) -> run``: the batch fed one step at a time (one call per step), the
+  state carried from call to call;
+
+the last two return the final hidden state ``(B, H)`` as a NumPy array.
+"""
+
+import numpy as np
+
+import _numpy_ref
+from _problem import head_loss
+
+#: Names of the implementations, crnn first.
+NAMES = ("crnn", "torch", "numpy")
+
+
+def load(name):
+    """Import implementation ``name`` (its library is imported here, not at module import)."""
+    return {"crnn": CrnnImpl, "torch": TorchImpl, "numpy": NumpyImpl}[name]()
+
+
+def _loss_input(problem, Y, h_n):
+    """What the head looks at: the final state (seq-to-vector) or every step (seq-to-seq)."""
+    return h_n if problem.loss == "s2v" else Y
+
+
+class NumpyImpl:
+    """:mod:`_numpy_ref` with the NumPy head (full-length sequences only)."""
+
+    def train(self, problem):
+        if problem.lengths is not None:
+            raise ValueError("the NumPy reference runs full-length sequences only")
+        cell, w = problem.shape.cell, problem.weights
+        out = {}
+
+        def step():
+            Y, h_n, _, cache = _numpy_ref.forward(cell, w, problem.X)
+            loss, dZ, head_grads = head_loss(_loss_input(problem, Y, h_n), w["W_o"], w["b_o"], problem.target)
+            if problem.loss == "s2v":
+                dX, _, _, grads = _numpy_ref.backward(cache, dh_n=dZ)
+            else:
+                dX, _, _, grads = _numpy_ref.backward(cache, dY=dZ)
+            out.update(grads, X=dX, **head_grads)
+            return loss
+
+        return step, lambda: out
+
+    def infer(self, problem):
+        return lambda: _numpy_ref.forward(problem.shape.cell, problem.weights, problem.X)[1]
+
+    def stream(self, problem):
+        cell, w = problem.shape.cell, problem.weights
+        steps = np.split(problem.X, problem.shape.T)
+
+        def run():
+            h = c = None
+            for x in steps:
+                _, h, c, _ = _numpy_ref.forward(cell, w, x, h0=h, c0=c)
+            return h
+
+        return run
+
+
+class CrnnImpl:
+    """``crnn.functional.forward`` / ``backward`` with the NumPy head."""
+
+    def __init__(self):
+        from crnn import functional
+
+        self.F = functional
+
+    def _layout_params(self, problem):
+        s = problem.shape
+        layout = self.F.RNNLayout(cell=s.cell, input_size=s.I, hidden_sizes=(s.H,))
+        params = np.zeros(layout.n_params, dtype=s.dtype)
+        for name, view in layout.views(params)[0][0].items():
+            view[...] = problem.weights[name]
+        return layout, params
+
+    def train(self, problem):
+        F, w = self.F, problem.weights
+        layout, params = self._layout_params(problem)
+        out = {}
+
+        def step():
+            Y, (h_n, _), cache = F.forward(layout, params, problem.X, lengths=problem.lengths)
+            loss, dZ, head_grads = head_loss(_loss_input(problem, Y, h_n[0][0]), w["W_o"], w["b_o"], problem.target)
+            if problem.loss == "s2v":
+                dX, _, _, grad = F.backward(cache, None, dh_n=[dZ[None]])
+            else:
+                dX, _, _, grad = F.backward(cache, dZ)
+            out.update(layout.views(grad)[0][0], X=dX, **head_grads)
+            return loss
+
+        return step, lambda: out
+
+    def infer(self, problem):
+        layout, params = self._layout_params(problem)
+        return lambda: self.F.forward(layout, params, problem.X, keep_cache=False)[1][0][0][0]
+
+    def stream(self, problem):
+        F = self.F
+        layout, params = self._layout_params(problem)
+        steps = np.split(problem.X, problem.shape.T)
+
+        def run():
+            h = c = None
+            for x in steps:
+                _, (h, c), _ = F.forward(layout, params, x, h0=h, c0=c, keep_cache=False)
+            return h[0][0]
+
+        return run
+
+
+def _torch_final_h(state):
+    """The last hidden state ``(B, H)``: nn.LSTM returns ``(h_n, c_n)``, the others ``h_n``."""
+    return (state[0] if isinstance(state, tuple) else state)[0]
+
+
+class TorchImpl:
+    """``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (time-major) and ``nn.Linear`` + ``mse_loss``."""
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+
+    def _modules(self, problem):
+        torch, s, w = self.torch, problem.shape, problem.weights
+        cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[s.cell]
+        dtype = getattr(torch, s.dtype)
+        rnn = cls(s.I, s.H, dtype=dtype)
+        head = torch.nn.Linear(s.H, w["W_o"].shape[1], dtype=dtype)
+        with torch.no_grad():
+            rnn.weight_ih_l0.copy_(torch.from_numpy(w["W_x"].T))
+            rnn.weight_hh_l0.copy_(torch.from_numpy(w["W_h"].T))
+            rnn.bias_ih_l0.copy_(torch.from_numpy(w["b"]))
+            rnn.bias_hh_l0.zero_()
+            if s.cell == "gru":
+                rnn.bias_hh_l0[2 * s.H :] = torch.from_numpy(w["b_hn"])
+            head.weight.copy_(torch.from_numpy(w["W_o"].T))
+            head.bias.copy_(torch.from_numpy(w["b_o"]))
+        return rnn, head
+
+    def train(self, problem):
+        torch, s = self.torch, problem.shape
+        rnn, head = self._modules(problem)
+        params = [*rnn.parameters(), *head.parameters()]
+        # dX is computed by every implementation, so torch is asked for it too.
+        X = torch.from_numpy(problem.X).requires_grad_()
+        target = torch.from_numpy(problem.target)
+        lengths = None if problem.lengths is None else torch.from_numpy(problem.lengths)
+        pack = torch.nn.utils.rnn.pack_padded_sequence
+
+        def step():
+            for p in params:
+                p.grad = None
+            X.grad = None
+            inp = X if lengths is None else pack(X, lengths, enforce_sorted=False)
+            Y, state = rnn(inp)
+            Z = head(_torch_final_h(state)) if problem.loss == "s2v" else head(Y)
+            loss = torch.nn.functional.mse_loss(Z, target)
+            loss.backward()
+            return loss.item()
+
+        def grads():
+            H = s.H
+            g = {
+                "W_x": rnn.weight_ih_l0.grad.T,
+                "W_h": rnn.weight_hh_l0.grad.T,
+                "b": rnn.bias_ih_l0.grad,
+                "W_o": head.weight.grad.T,
+                "b_o": head.bias.grad,
+                "X": X.grad,
+            }
+            if s.cell == "gru":
+                g["b_hn"] = rnn.bias_hh_l0.grad[2 * H :]
+            return {k: v.numpy() for k, v in g.items()}
+
+        return step, grads
+
+    def infer(self, problem):
+        torch = self.torch
+        rnn, _ = self._modules(problem)
+        X = torch.from_numpy(problem.X)
+
+        def run():
+            with torch.inference_mode():
+                return _torch_final_h(rnn(X)[1]).numpy()
+
+        return run
+
+    def stream(self, problem):
+        torch = self.torch
+        rnn, _ = self._modules(problem)
+        steps = torch.from_numpy(problem.X).split(1)
+
+        def run():
+            with torch.inference_mode():
+                state = None
+                for x in steps:
+                    _, state = rnn(x, state)
+                return _torch_final_h(state).numpy()
+
+        return run

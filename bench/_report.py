@@ -1,0 +1,213 @@
+"""Markdown rendering of a benchmark result (the dict that ``run.py`` writes as JSON)."""
+
+import math
+from collections import defaultdict
+from statistics import median
+
+#: The issue's training-step targets (float32): minimum speedup over PyTorch per cell and
+#: hidden size, for 1 and 2 threads.
+TRAIN_TARGETS = {
+    1: {"rnn": {32: 5.0, 128: 2.0, 512: 1.0}, "gru": {32: 5.0, 128: 2.0, 512: 1.0}, "lstm": {32: 3.0, 128: 1.3, 512: 1.0}},
+    2: {"rnn": {32: 5.0, 128: 2.0, 512: 1.0}, "gru": {32: 5.0, 128: 2.0, 512: 1.0}, "lstm": {32: 3.0, 128: 1.3, 512: 0.8}},
+}
+FLOAT64_TARGET = 2.0  # at hidden <= 128
+GRID_GEOMEAN_TARGET = 2.5
+BLAS_SHARE_TARGET = 0.85  # at hidden 512
+STREAM_TARGET = 10.0
+
+
+def _med(times):
+    return median(times)
+
+
+def _ms(times, scale=1e3):
+    return f"{scale * _med(times):.3g} ({scale * min(times):.3g}–{scale * max(times):.3g})"
+
+
+def _x(ratio):
+    return f"{ratio:.2f}x"
+
+
+def _geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def _speedup(rec, peer, crnn="crnn"):
+    """How many times faster crnn is than ``peer`` (ratio of medians), or None."""
+    t = rec["times"]
+    return _med(t[peer]) / _med(t[crnn]) if peer in t and crnn in t else None
+
+
+def _fmt(value, fmt=_x):
+    return "–" if value is None else fmt(value)
+
+
+def _check(rec):
+    check = rec["check"]
+    if check["agree"] is None:
+        return "–"
+    worst = max(check["errors"].values(), default=0.0)
+    return f"{'yes' if check['agree'] else '**NO**'} ({worst:.0e})"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _peers(records):
+    present = {name for rec in records for name in rec["times"]}
+    return [name for name in ("crnn", "torch", "numpy") if name in present]
+
+
+def _train_section(records):
+    peers = _peers(records)
+    header = ["cell", "dtype", "loss", "B", "T", "I", "H"] + [f"{p} ms" for p in peers]
+    header += ["vs torch", "vs numpy", "crnn GFLOP/s", "BLAS GFLOP/s", "of BLAS", "agree"]
+    rows = []
+    for rec in records:
+        crnn_gflops = rec["flops"] / _med(rec["times"]["crnn"]) / 1e9 if "crnn" in rec["times"] else None
+        blas_gflops = rec["flops"] / rec["blas"]["seconds"] / 1e9
+        rows.append(
+            [rec["cell"], rec["dtype"], rec["loss"], rec["B"], rec["T"], rec["I"], rec["H"]]
+            + [_ms(rec["times"][p]) for p in peers]
+            + [
+                _fmt(_speedup(rec, "torch")),
+                _fmt(_speedup(rec, "numpy")),
+                _fmt(crnn_gflops, "{:.1f}".format),
+                f"{blas_gflops:.1f}",
+                _fmt(None if crnn_gflops is None else crnn_gflops / blas_gflops, "{:.0%}".format),
+                _check(rec),
+            ]
+        )
+    return (
+        "Times per training step in ms: median (min–max). `vs torch` / `vs numpy`: how many times "
+        "faster crnn is (ratio of medians). GFLOP/s count the GEMMs only; `BLAS GFLOP/s` is "
+        "SciPy's BLAS on the same GEMM shapes, each in its faster orientation, and `of BLAS` is "
+        "crnn's share of it. `agree`: loss and every gradient match the reference "
+        "(largest relative difference).\n\n" + _table(header, rows)
+    )
+
+
+def _targets_section(threads, train):
+    rows = []
+    float32 = [r for r in train if r["dtype"] == "float32"]
+    groups = defaultdict(list)
+    for rec in float32:
+        ratio = _speedup(rec, "torch")
+        if ratio is not None:
+            groups[rec["cell"], rec["H"]].append((ratio, rec))
+    targets = TRAIN_TARGETS.get(threads, TRAIN_TARGETS[2])
+    for (cell, H), items in sorted(groups.items()):
+        target = targets[cell][H] if H in targets[cell] else None
+        worst, worst_rec = min(items, key=lambda item: item[0])
+        rows.append(
+            [
+                f"train {cell} H={H} vs torch",
+                _fmt(target),
+                _x(_geomean([r for r, _ in items])),
+                f"{_x(worst)} (B={worst_rec['B']} T={worst_rec['T']} I={worst_rec['I']} {worst_rec['loss']})",
+                "–" if target is None else ("yes" if worst >= target else "no"),
+            ]
+        )
+    grid = [r for r, _ in (item for items in groups.values() for item in items)]
+    if grid:
+        geo = _geomean(grid)
+        rows.append(["train float32 geometric mean, all shapes", _x(GRID_GEOMEAN_TARGET), _x(geo), _x(min(grid)), "yes" if geo >= GRID_GEOMEAN_TARGET else "no"])
+    f64 = [_speedup(r, "torch") for r in train if r["dtype"] == "float64" and r["H"] <= 128]
+    f64 = [r for r in f64 if r is not None]
+    if f64:
+        rows.append(["train float64 H≤128 vs torch", _x(FLOAT64_TARGET), _x(_geomean(f64)), _x(min(f64)), "yes" if min(f64) >= FLOAT64_TARGET else "no"])
+    shares = [r["blas"]["seconds"] / _med(r["times"]["crnn"]) for r in float32 if r["H"] == 512 and "crnn" in r["times"]]
+    if shares:
+        rows.append(["train H=512: share of the BLAS rate", f"{BLAS_SHARE_TARGET:.0%}", f"{median(shares):.0%} (median)", f"{min(shares):.0%}", "yes" if min(shares) >= BLAS_SHARE_TARGET else "no"])
+    return _table(["target", "needed", "geomean", "worst shape", "met by every shape"], rows)
+
+
+def _infer_section(records, unit, scale, what):
+    peers = _peers(records)
+    header = ["cell", "B", "T", "I", "H"] + [f"{p} {unit}" for p in peers] + ["vs torch", "vs numpy", "agree"]
+    rows = [
+        [r["cell"], r["B"], r["T"], r["I"], r["H"]]
+        + [_ms(r["times"][p], scale) for p in peers]
+        + [_fmt(_speedup(r, "torch")), _fmt(_speedup(r, "numpy")), _check(r)]
+        for r in records
+    ]
+    return what + "\n\n" + _table(header, rows)
+
+
+def _varlen_section(records):
+    rows = []
+    for r in records:
+        t = r["times"]
+        scale = {p: _med(t[p]) / _med(t[f"{p}_full"]) for p in ("crnn", "torch") if p in t}
+        rows.append(
+            [r["cell"], r["B"], r["T"], r["I"], r["H"], f"{r['real_fraction']:.2f}"]
+            + [_fmt(scale.get(p), "{:.2f}".format) for p in ("crnn", "torch")]
+            + [_ms(t[p]) if p in t else "–" for p in ("crnn", "torch")]
+            + [_fmt(_speedup(r, "torch")), _check(r)]
+        )
+    header = ["cell", "B", "T", "I", "H", "real steps / padded", "crnn time ratio", "torch time ratio", "crnn ms", "torch ms", "vs torch", "agree"]
+    return (
+        "Seq-to-vector training step on lengths spread from 10% to 100% of T. `time ratio`: "
+        "time on the variable-length batch over time on the same batch at full length; it "
+        "should follow `real steps / padded`.\n\n" + _table(header, rows)
+    )
+
+
+def _stream_targets(stream):
+    ratios = [_speedup(r, "torch") for r in stream]
+    ratios = [r for r in ratios if r is not None]
+    if not ratios:
+        return ""
+    met = "yes" if min(ratios) >= STREAM_TARGET else "no"
+    return f"\nStreaming target ≥ {_x(STREAM_TARGET)} lower latency than torch: worst {_x(min(ratios))}, met: {met}.\n"
+
+
+def _slower_than_torch(train):
+    slow = [(r, _speedup(r, "torch")) for r in train]
+    slow = sorted(((ratio, r) for r, ratio in slow if ratio is not None and ratio < 1.0), key=lambda item: item[0])
+    if not slow:
+        return ""
+    lines = ["\n**Training steps where crnn is slower than torch:**\n"]
+    lines += [f"- {r['cell']} {r['dtype']} {r['loss']} B={r['B']} T={r['T']} I={r['I']} H={r['H']}: {_x(ratio)}" for ratio, r in slow]
+    return "\n".join(lines) + "\n"
+
+
+def _threads_line(run):
+    pools = ", ".join(f"{p['internal_api']} {p.get('version') or ''} ({p['prefix']}): {p['num_threads']}" for p in run["threadpools"])
+    torch_threads = run.get("torch_threads")
+    return f"Threads: {pools}" + ("" if torch_threads is None else f"; torch.get_num_threads() = {torch_threads}") + "."
+
+
+def render(result):
+    """The Markdown report of a result dict."""
+    m = result["machine"]
+    first = result["runs"][0]
+    versions = ", ".join(f"{k} {v}" for k, v in first["versions"].items())
+    out = [
+        f"# crnn benchmark: profile `{result['profile']}`\n",
+        f"Command: `{result['command']}` ({result['date']}, git {result['git']})\n",
+        f"Machine: {m['cpu']}, {m['cpu_count']} logical CPUs, {m['platform']}, Python {m['python']}; {versions}.\n",
+        f"Settings: {result['settings']}.\n",
+    ]
+    for run in result["runs"]:
+        by_bench = defaultdict(list)
+        for rec in run["records"]:
+            by_bench[rec["bench"]].append(rec)
+        n = run["threads"]
+        out.append(f"\n## {n} thread{'s' if n > 1 else ''}\n")
+        out.append(_threads_line(run) + f" Load average before / after: {run['loadavg'][0]} / {run['loadavg'][1]}.\n")
+        if by_bench["train"]:
+            if any("crnn" in r["times"] and "torch" in r["times"] for r in by_bench["train"]):
+                out.append("\n### Targets\n\n" + _targets_section(n, by_bench["train"]) + _stream_targets(by_bench["stream"]))
+                out.append(_slower_than_torch(by_bench["train"]))
+            out.append("\n### Training step\n\n" + _train_section(by_bench["train"]))
+        if by_bench["infer"]:
+            out.append("\n### Inference\n\n" + _infer_section(by_bench["infer"], "ms", 1e3, "Forward pass over the whole batch, ms."))
+        if by_bench["stream"]:
+            out.append("\n### Streaming\n\n" + _infer_section(by_bench["stream"], "µs/step", 1e6, "One sequence, one call per step with the state carried: µs per step."))
+        if by_bench["varlen"]:
+            out.append("\n### Variable-length batches\n\n" + _varlen_section(by_bench["varlen"]))
+    return "".join(out)
