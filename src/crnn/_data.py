@@ -1,0 +1,279 @@
+"""Validation and conversion of sequence data for the estimators.
+
+The estimators accept sequences in three forms and hand the kernels one: a
+time-major, zero-padded array ``(n_steps, n_sequences, n_features)`` plus the
+length of every sequence.
+
+- a 3D array ``(n_sequences, n_steps, n_features)``; trailing steps whose
+  features are all NaN are padding, so sequences of different lengths fit in
+  one array;
+- a 2D array ``(n_sequences, n_steps)``: univariate sequences (one feature per
+  step), the form scikit-learn's scalers and splitters pass along; trailing
+  NaN steps are padding here too;
+- a list of 2D arrays ``(n_steps_i, n_features)`` (or 1D arrays
+  ``(n_steps_i,)``) of any lengths. A rectangular list means what the array it
+  converts to means.
+
+Targets of the per-step patterns follow the same rules (:func:`pad_targets`).
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+__all__ = ["check_sequences", "check_vectors", "pad_targets", "unpad", "is_ragged"]
+
+
+def is_ragged(seq):
+    """Whether ``seq`` is a list or tuple of arrays that do not share one shape."""
+    if not isinstance(seq, (list, tuple)) or len(seq) == 0:
+        return False
+    first = np.shape(seq[0])
+    return len(first) > 0 and any(np.shape(item) != first for item in seq)
+
+
+def check_sequences(X, *, dtype, name="X"):
+    """Validate sequences and return them time-major and zero-padded.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_sequences, n_steps, n_features) or \
+            (n_sequences, n_steps), or list of array-like
+        The sequences, in any form described in the module docstring.
+    dtype : numpy dtype
+        The floating dtype of the result.
+    name : str, default="X"
+        The name used in error messages.
+
+    Returns
+    -------
+    data : ndarray of shape (n_steps, n_sequences, n_features)
+        C-contiguous, ``data[t, i] == 0`` for ``t >= lengths[i]``.
+    lengths : ndarray of shape (n_sequences,), dtype intp
+        The number of steps of each sequence, at least 1.
+
+    Raises
+    ------
+    ValueError
+        For empty input, empty sequences, NaN other than trailing padding,
+        infinity, inconsistent feature counts or arrays of the wrong number of
+        dimensions. Sparse input raises scikit-learn's ``TypeError``.
+    """
+    if is_ragged(X):
+        return _check_ragged(X, dtype, name)
+    X = check_array(
+        X, dtype=dtype, allow_nd=True, ensure_all_finite="allow-nan", input_name=name
+    )
+    if X.ndim == 2:
+        X = X[:, :, np.newaxis]
+    elif X.ndim != 3:
+        raise ValueError(
+            f"{name} must be 2D (n_sequences, n_steps) or 3D (n_sequences, n_steps, "
+            f"n_features), got an array of shape {X.shape}."
+        )
+    n_sequences, n_steps, n_features = X.shape
+    if n_steps == 0 or n_features == 0:
+        raise ValueError(
+            f"{name} has shape {X.shape}: every sequence needs at least one step "
+            "and one feature."
+        )
+    nan = np.isnan(X)
+    if not nan.any():
+        lengths = np.full(n_sequences, n_steps, dtype=np.intp)
+        return np.ascontiguousarray(X.transpose(1, 0, 2)), lengths
+    lengths = _nan_padding_lengths(nan, name)
+    data = np.array(X.transpose(1, 0, 2), order="C")  # a copy: never write to the user's X
+    data[nan.transpose(1, 0, 2)] = 0
+    return data, lengths
+
+
+def _nan_padding_lengths(nan, name):
+    """Lengths of NaN-padded sequences; ``nan`` is the (N, T, F) NaN mask."""
+    padding = nan.all(axis=2)
+    partial = nan.any(axis=2) & ~padding
+    if partial.any():
+        i, t = np.argwhere(partial)[0]
+        raise ValueError(
+            f"{name} contains NaN in sequence {i} at step {t} where other features are "
+            "not NaN. NaN marks padding only when a whole step is NaN at the end of a "
+            "sequence; impute missing values before fitting."
+        )
+    n_steps = padding.shape[1]
+    steps = ~padding
+    # Length = one past the last real step; every step before it must be real.
+    lengths = n_steps - np.argmax(steps[:, ::-1], axis=1)
+    empty = ~steps.any(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"{name} sequence {np.flatnonzero(empty)[0]} is all NaN: every sequence "
+            "needs at least one step."
+        )
+    gaps = steps.sum(axis=1) != lengths
+    if gaps.any():
+        i = np.flatnonzero(gaps)[0]
+        t = np.flatnonzero(padding[i, : lengths[i]])[0]
+        raise ValueError(
+            f"{name} contains NaN in sequence {i} at step {t}, before later non-NaN steps. "
+            "NaN steps are accepted only as trailing padding; impute missing values "
+            "before fitting."
+        )
+    return lengths.astype(np.intp)
+
+
+def _check_ragged(X, dtype, name):
+    arrays = []
+    n_features = None
+    for i, item in enumerate(X):
+        try:
+            a = np.asarray(item, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name}[{i}] could not be converted to {np.dtype(dtype).name}: {exc}"
+            ) from exc
+        if a.ndim == 1:
+            a = a[:, np.newaxis]
+        elif a.ndim != 2:
+            raise ValueError(
+                f"{name}[{i}] has shape {a.shape}; each sequence must be 2D "
+                "(n_steps, n_features) or 1D (n_steps,)."
+            )
+        if a.shape[0] == 0:
+            raise ValueError(f"{name}[{i}] is an empty sequence: it needs at least one step.")
+        if n_features is None:
+            n_features = a.shape[1]
+        elif a.shape[1] != n_features:
+            raise ValueError(
+                f"{name}[{i}] has {a.shape[1]} features but {name}[0] has {n_features}; "
+                "all sequences need the same number of features."
+            )
+        if not np.isfinite(a).all():
+            raise ValueError(
+                f"{name}[{i}] contains NaN or infinity. Sequences given as a list need "
+                "no padding; impute missing values before fitting."
+            )
+        arrays.append(a)
+    if n_features == 0:
+        raise ValueError(f"{name} has 0 features: every step needs at least one feature.")
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.intp)
+    data = np.zeros((lengths.max(), len(arrays), n_features), dtype=dtype)
+    for i, a in enumerate(arrays):
+        data[: a.shape[0], i] = a
+    return data, lengths
+
+
+def check_vectors(X, *, dtype, name="X"):
+    """Validate 2D input ``(n_sequences, n_features)`` for the vector-to-sequence pattern."""
+    return check_array(X, dtype=dtype, input_name=name)
+
+
+def pad_targets(y, n_sequences, *, lengths=None, nan_padding=False):
+    """Read per-step targets into a batch-major padded array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_sequences, n_steps) or \
+            (n_sequences, n_steps, n_targets), or list of array-like
+        One target (or target vector) per step. A list holds one sequence per
+        item, of shape ``(n_steps_i,)`` or ``(n_steps_i, n_targets)``.
+    n_sequences : int
+        The number of input sequences that ``y`` must match.
+    lengths : ndarray of shape (n_sequences,), default=None
+        If given, every target sequence must have exactly these lengths (the
+        sequence-to-sequence pattern); steps of an array ``y`` past them are
+        ignored. If None, the lengths come from ``y`` itself.
+    nan_padding : bool, default=False
+        Whether trailing all-NaN steps of an array ``y`` are padding (numeric
+        targets; labels cannot be NaN-padded).
+
+    Returns
+    -------
+    values : ndarray of shape (n_sequences, n_steps_max) or \
+            (n_sequences, n_steps_max, n_targets)
+        ``y`` padded with copies of its first step past each length; only the
+        steps before ``lengths[i]`` are meaningful.
+    lengths : ndarray of shape (n_sequences,), dtype intp
+    """
+    if is_ragged(y):
+        items = [np.asarray(item) for item in y]
+    else:
+        y = np.asarray(y)
+        if y.ndim not in (2, 3):
+            raise ValueError(
+                "Per-step targets y must be 2D (n_sequences, n_steps), 3D (n_sequences, "
+                f"n_steps, n_targets) or a list of sequences; got shape {y.shape}."
+            )
+        items = None
+    n_y = len(items) if items is not None else y.shape[0]
+    if n_y != n_sequences:
+        raise ValueError(
+            f"y holds {n_y} sequences but X holds {n_sequences}; they must match."
+        )
+    if items is None:
+        return _pad_array_targets(y, lengths, nan_padding)
+    return _pad_ragged_targets(items, lengths)
+
+
+def _pad_array_targets(y, lengths, nan_padding):
+    n_sequences, n_steps = y.shape[:2]
+    if n_steps == 0:
+        raise ValueError(f"y has shape {y.shape}: target sequences need at least one step.")
+    if lengths is not None:
+        if n_steps != lengths.max():
+            raise ValueError(
+                f"y has {n_steps} steps per sequence but X has {lengths.max()}; per-step "
+                "targets need one target for every step of X."
+            )
+        return y, lengths
+    if nan_padding and y.dtype.kind == "f":
+        nan = np.isnan(y)
+        if nan.any():
+            mask = nan if y.ndim == 3 else nan[:, :, np.newaxis]
+            return y, _nan_padding_lengths(mask, "y")
+    return y, np.full(n_sequences, n_steps, dtype=np.intp)
+
+
+def _pad_ragged_targets(items, lengths):
+    tails = {item.shape[1:] for item in items}
+    if len(tails) > 1 or any(item.ndim not in (1, 2) for item in items):
+        raise ValueError(
+            "Each target sequence in a list y must be 1D (n_steps_i,) or 2D "
+            "(n_steps_i, n_targets) with the same n_targets; got shapes "
+            f"{sorted({item.shape for item in items})[:4]}."
+        )
+    y_lengths = np.array([item.shape[0] for item in items], dtype=np.intp)
+    if (y_lengths == 0).any():
+        raise ValueError(
+            f"y[{np.flatnonzero(y_lengths == 0)[0]}] is an empty sequence: target "
+            "sequences need at least one step."
+        )
+    if lengths is not None and (y_lengths != lengths).any():
+        i = np.flatnonzero(y_lengths != lengths)[0]
+        raise ValueError(
+            f"y[{i}] has {y_lengths[i]} steps but X[{i}] has {lengths[i]}; per-step targets "
+            "need one target for every step (use pattern='encdec' for target sequences of "
+            "other lengths)."
+        )
+    flat = np.concatenate(items)
+    values = np.empty((len(items), y_lengths.max()) + flat.shape[1:], dtype=flat.dtype)
+    values[:] = flat[:1]
+    values[np.arange(values.shape[1]) < y_lengths[:, np.newaxis]] = flat
+    return values, y_lengths
+
+
+def unpad(values, lengths):
+    """Turn time-major padded outputs into the user's batch-major form.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_steps, n_sequences, ...)
+    lengths : ndarray of shape (n_sequences,)
+
+    Returns
+    -------
+    ndarray of shape (n_sequences, n_steps, ...) or list of ndarray
+        An array when every sequence has ``n_steps`` steps, else a list with
+        one array ``(lengths[i], ...)`` per sequence.
+    """
+    batch_major = values.swapaxes(0, 1)
+    if (lengths == values.shape[0]).all():
+        return np.ascontiguousarray(batch_major)
+    return [batch_major[i, :n].copy() for i, n in enumerate(lengths)]

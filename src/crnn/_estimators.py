@@ -1,0 +1,757 @@
+"""Recurrent neural network estimators: RNNClassifier and RNNRegressor."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+
+from ._base import BaseRNN
+from ._loss import softmax, softmax_cross_entropy, squared_error
+
+__all__ = ["RNNClassifier", "RNNRegressor"]
+
+_COMMON_PARAMETERS = """
+    pattern : {"auto", "seq2vec", "seq2seq", "vec2seq", "encdec"}, default="auto"
+        Which sequence pattern to learn (see the table above). "auto" reads it
+        from the shapes of X and y at the first fit.
+
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        The recurrent cell: long short-term memory, gated recurrent unit, or
+        the vanilla (Elman) cell. The LSTM is the robust default for long
+        dependencies; the GRU is a little cheaper.
+
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Units of each stacked recurrent layer, first layer first. 64 units
+        learn most small and medium problems in reasonable time on a CPU;
+        widen or stack layers for large data.
+
+    bidirectional : bool, default=False
+        Also run every layer backward in time and concatenate both
+        directions. Not available for streaming prediction.
+
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        Activation of the vanilla ``cell="rnn"``; ignored by the gated cells.
+
+    dropout : float in [0, 1), default=0.0
+        Probability of dropping each unit between stacked recurrent layers
+        while training (no effect with a single layer).
+
+    solver : {"adam", "sgd"}, default="adam"
+        The stochastic optimizer: Adam, or SGD with ``momentum``.
+
+    alpha : float, default=1e-4
+        Strength of the L2 penalty, as in scikit-learn's MLP: the objective is
+        the mean loss plus ``alpha / (2 n)`` times the sum of squared weights
+        (not biases), ``n`` being the number of training sequences (of the
+        call, in ``partial_fit``).
+
+    batch_size : int or "auto", default="auto"
+        Sequences per minibatch; "auto" is ``min(32, n_sequences)``, small
+        enough to make many updates per epoch on small data sets. Clipped
+        to the number of training sequences.
+
+    learning_rate : {"constant", "adaptive"}, default="constant"
+        Learning-rate schedule. "constant" keeps ``learning_rate_init``;
+        "adaptive" reduces it on plateaus: each time the monitored loss
+        (training loss, or validation loss with early stopping) fails to
+        improve by ``tol`` for ``n_iter_no_change`` epochs, the rate is
+        divided by 5, and training stops once it would fall below 1e-6.
+
+    learning_rate_init : float, default=1e-3
+        Initial learning rate, the usual choice for Adam on recurrent
+        networks; SGD typically needs about 0.01 to 0.1.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the sequences before each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, shuffling, dropout and the validation
+        split; an int makes fits reproducible.
+
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an
+        improvement for ``n_iter_no_change``.
+
+    verbose : bool, default=False
+        Print the loss of every epoch (and validation loss and score with
+        early stopping) with its duration.
+
+    warm_start : bool, default=False
+        Continue from the fitted weights when ``fit`` is called again (same
+        architecture and pattern; a fresh optimizer).
+
+    momentum : float in [0, 1], default=0.9
+        Momentum of ``solver="sgd"``.
+
+    nesterovs_momentum : bool, default=True
+        Whether ``solver="sgd"`` uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the sequences, stop when the
+        validation loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and restore the weights of the epoch with the lowest
+        validation loss. The split is stratified for seq2vec classification.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training sequences held out for early stopping.
+
+    beta_1 : float in [0, 1), default=0.9
+        Decay rate of Adam's first-moment estimates.
+
+    beta_2 : float in [0, 1), default=0.999
+        Decay rate of Adam's second-moment estimates.
+
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam.
+
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without an improvement of ``tol`` before stopping (or, with
+        ``learning_rate="adaptive"``, reducing the learning rate).
+
+    clip_norm : float or None, default=5.0
+        Gradient clipping: rescale each minibatch gradient (all parameters
+        together) to this Euclidean norm when it is larger, the remedy for
+        exploding gradients in recurrent networks. 5.0 only acts on unusual
+        spikes of the mean-loss gradient; None disables clipping.
+
+    truncate_bptt : int or None, default=None
+        Truncated backpropagation through time: gradients flow back through
+        only the last ``truncate_bptt`` steps of each sequence (and of each
+        direction). Cheaper on very long sequences; None is full BPTT.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Floating type of the weights and of every computation. float32 is
+        about twice as fast and accurate enough for training; float64 suits
+        gradient checks and ill-conditioned problems.
+"""
+
+_COMMON_ATTRIBUTES = """
+    pattern_ : str
+        The pattern that was fitted ("seq2vec", "seq2seq", "vec2seq" or "encdec").
+
+    params_ : ndarray of shape (n_params,)
+        Every trained parameter in one flat array of ``dtype``: the recurrent
+        layers in :mod:`crnn.functional`'s layout, then (encdec) the decoder,
+        then the output layer's weights ``(output_size, n_outputs_)`` and bias.
+
+    n_features_in_ : int
+        Number of features of each input step (or of each input vector for
+        vec2seq); 1 for 2D X.
+
+    n_outputs_ : int
+        Number of units of the output layer.
+
+    n_steps_out_ : int or None
+        Output steps predicted by default for vec2seq and encdec (the longest
+        target sequence seen at the first fit); None for the other patterns.
+
+    loss_ : float
+        Training loss (with the L2 penalty) of the last epoch.
+
+    loss_curve_ : list of float
+        Training loss of every epoch.
+
+    best_loss_ : float
+        The lowest monitored loss of the last ``fit``: the training loss, or
+        the validation loss with early stopping.
+
+    validation_loss_curve_ : list of float or None
+        Validation loss of every epoch with early stopping, else None.
+
+    validation_scores_ : list of float or None
+        Validation score (see ``score``) of every epoch with early stopping,
+        else None.
+
+    best_validation_score_ : float or None
+        Validation score of the epoch whose weights were kept.
+
+    n_iter_ : int
+        Epochs run by the last ``fit`` (plus one per later ``partial_fit``).
+
+    t_ : int
+        Number of training sequences seen, over all epochs and calls.
+"""
+
+_PATTERNS = """
+    Four sequence patterns are learned; ``pattern="auto"`` infers the first,
+    second or fourth from the shapes (``n_steps`` is the longest sequence of X):
+
+    ========  ======================================  ==========================
+    pattern   y                                       prediction
+    ========  ======================================  ==========================
+    seq2vec   ``(n_sequences,)``, or (regressor)      from each sequence's own
+              ``(n_sequences, m)`` with               last step (both final
+              ``m != n_steps``                        states if bidirectional)
+    seq2seq   ``(n_sequences, n_steps[, m])``, or a   at every step
+              list of sequences as long as X's
+    encdec    ``(n_sequences, t[, m])`` with          a decoder started from the
+              ``t != n_steps``, or a list of          encoder's final state,
+              sequences of other lengths              feeding back its outputs
+    vec2seq   like encdec; X is ``(n_sequences,       at every step, X fed at
+              n_features)`` (never inferred)          every step
+    ========  ======================================  ==========================
+
+    X may be a 3D array ``(n_sequences, n_steps, n_features)``, a 2D array
+    ``(n_sequences, n_steps)`` of univariate sequences (so that scalers,
+    pipelines and cross-validation work unchanged), or a list of 2D arrays
+    ``(n_steps_i, n_features)`` of different lengths. In arrays, trailing
+    steps that are all NaN are padding. A sequence's prediction does not
+    depend on the other sequences of the batch or on padding. Per-step
+    predictions come back as an array ``(n_sequences, n_steps, ...)`` when all
+    sequences have the same length, else as a list of arrays.
+
+    Streaming: with a one-way seq2vec or seq2seq model,
+    ``predict(X_chunk, initial_state=state, return_state=True)`` carries the
+    hidden state from one chunk of a long sequence to the next; feeding a
+    stream in chunks gives the same predictions as feeding it whole.
+"""
+
+
+class RNNClassifier(ClassifierMixin, BaseRNN):
+    __doc__ = f"""Recurrent neural network classifier for sequences.
+
+    Labels a whole sequence (seq2vec), each step of a sequence (seq2seq,
+    tagging), or produces a label sequence (encdec, vec2seq). Trained with
+    softmax cross-entropy by minibatch Adam or SGD over one flat parameter
+    array, with the recurrent layers running in crnn's C kernels.
+{_PATTERNS}
+    Parameters
+    ----------{_COMMON_PARAMETERS}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, multiplying ``sample_weight``:
+        ``{{label: weight}}``, or "balanced" for
+        ``n_positions / (n_classes * count(label))``. Not "balanced" in
+        ``partial_fit``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+{_COMMON_ATTRIBUTES}
+    See Also
+    --------
+    RNNRegressor : The same networks for real-valued targets.
+    sklearn.neural_network.MLPClassifier : A feed-forward network, for vectors.
+
+    Examples
+    --------
+    Digits read row by row, as 8 steps of 8 pixels:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from crnn import RNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X.reshape(-1, 8, 8) / 16
+    >>> clf = RNNClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+    >>> clf.fit(X[:1000], y[:1000]).predict(X[1000:1003]).shape
+    (3,)
+    >>> clf.predict_proba(X[1000:1003]).shape
+    (3, 10)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseRNN._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _is_classifier = True
+
+    def __init__(
+        self,
+        pattern="auto",
+        cell="lstm",
+        hidden_layer_sizes=(64,),
+        *,
+        bidirectional=False,
+        nonlinearity="tanh",
+        dropout=0.0,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        clip_norm=5.0,
+        truncate_bptt=None,
+        dtype="float32",
+        class_weight=None,
+    ):
+        super().__init__(
+            pattern=pattern,
+            cell=cell,
+            hidden_layer_sizes=hidden_layer_sizes,
+            bidirectional=bidirectional,
+            nonlinearity=nonlinearity,
+            dropout=dropout,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            clip_norm=clip_norm,
+            truncate_bptt=truncate_bptt,
+            dtype=dtype,
+        )
+        self.class_weight = class_weight
+
+    # ---------------------------------------------------------------- targets
+
+    def _encode_labels(self, labels, reset, classes):
+        """Class codes of ``labels``; sets ``classes_`` on a first ``fit``."""
+        check_classification_targets(labels)
+        if reset and classes is None:
+            self.classes_ = np.unique(labels)
+        elif reset:
+            self.classes_ = np.unique(classes)
+        unknown = ~np.isin(labels, self.classes_)
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels that are not among classes_={self.classes_.tolist()}: "
+                f"{np.unique(labels[unknown]).tolist()[:5]}. Pass every class with classes= "
+                "on the first call to partial_fit, or refit."
+            )
+        if reset:
+            self.n_outputs_ = len(self.classes_)
+        return np.searchsorted(self.classes_, labels)
+
+    def _encode_vector_targets(self, y, n_sequences, reset, classes):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise ValueError(
+                f"y has shape {y.shape}: RNNClassifier takes one label per sequence, "
+                "shape (n_sequences,), or one label per step (y of shape (n_sequences, "
+                "n_steps) or a list of label sequences). Multi-output classification is "
+                "not supported."
+            )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_sequences), y)
+        return self._encode_labels(y, reset, classes)
+
+    def _encode_step_targets(self, values, mask, reset, classes):
+        if values.ndim == 3:
+            raise ValueError(
+                f"RNNClassifier needs one label per step; the per-step targets have shape "
+                f"{values.swapaxes(0, 1).shape}."
+            )
+        codes = np.zeros(mask.shape, dtype=np.intp)
+        codes[mask] = self._encode_labels(values[mask], reset, classes)
+        return codes
+
+    def _target_weights(self, y, mask):
+        if self.class_weight is None:
+            return None
+        n_classes = len(self.classes_)
+        if self.class_weight == "balanced":
+            counts = np.bincount(y[mask] if mask is not None else y, minlength=n_classes)
+            per_class = counts.sum() / (n_classes * np.maximum(counts, 1))
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {sorted(unknown, key=str)} that are not in y's "
+                    f"classes {self.classes_.tolist()}."
+                )
+            per_class = np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
+        return per_class[y]
+
+    def _loss(self, outputs, y, weights):
+        return softmax_cross_entropy(outputs, y, weights)
+
+    def _score_positions(self, outputs, y, weights):
+        return accuracy_score(y, outputs.argmax(axis=1), sample_weight=weights)
+
+    def _decoder_input(self, y):
+        return np.eye(self.n_outputs_, dtype=self.params_.dtype)[y]
+
+    def _feedback(self, outputs):
+        return np.eye(self.n_outputs_, dtype=outputs.dtype)[outputs.argmax(axis=1)]
+
+    def _predictions(self, outputs):
+        return self.classes_[outputs.argmax(axis=-1)]
+
+    # ---------------------------------------------------------------- public API
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one pass over X and y (online learning).
+
+        The optimizer state is kept between calls. Works on a model fitted by
+        ``fit`` too (continuing from its weights), and with ``sample_weight``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences, as for ``fit``.
+        y : array-like or list of array-like
+            Targets, as for ``fit``; the pattern is fixed by the first call.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that any call will see. Required on the first call
+            (unless the model was fitted by ``fit``), ignored-if-equal after.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            Weight of each sequence; None for equal weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "counts of one call do not describe the stream. Pass a dict computed with "
+                "sklearn.utils.class_weight.compute_class_weight instead."
+            )
+        _check_partial_fit_first_call(self, classes)
+        first = not hasattr(self, "params_")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes if first else None)
+
+    def predict(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences (vectors for vec2seq), as for ``fit``.
+        n_steps_out : int or array-like of int of shape (n_sequences,), default=None
+            vec2seq and encdec: number of steps to produce for each sequence;
+            None for ``n_steps_out_``.
+        initial_state : tuple, default=None
+            Streaming: the state returned by the previous call with
+            ``return_state=True``; None starts from zeros.
+        return_state : bool, default=False
+            Streaming: also return the state after each sequence's last step.
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,) or (n_sequences, n_steps), or list of ndarray
+            One label per sequence (seq2vec) or per step; a list of arrays
+            when the sequences have different lengths.
+        state : tuple
+            Only with ``return_state=True``; pass it as ``initial_state``.
+        """
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
+        return self._finish(self._predictions(out), out_lengths, state, return_state)
+
+    def predict_proba(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences (vectors for vec2seq), as for ``fit``.
+        n_steps_out : int or array-like of int of shape (n_sequences,), default=None
+            vec2seq and encdec: number of steps to produce for each sequence;
+            None for ``n_steps_out_``.
+        initial_state : tuple, default=None
+            Streaming: the state returned by the previous call with
+            ``return_state=True``; None starts from zeros.
+        return_state : bool, default=False
+            Streaming: also return the state after each sequence's last step.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_sequences, n_classes) or \
+                (n_sequences, n_steps, n_classes), or list of ndarray
+            Probabilities of ``classes_`` (float64), per sequence (seq2vec) or
+            per step; a list of arrays when the sequences have different lengths.
+        state : tuple
+            Only with ``return_state=True``; pass it as ``initial_state``.
+        """
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
+        proba = softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
+        return self._finish(proba, out_lengths, state, return_state)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy, over sequences (seq2vec) or over all steps of all sequences.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences, as for ``fit``.
+        y : array-like or list of array-like
+            True labels, as for ``fit``.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            Weight of each sequence (shared by its steps).
+
+        Returns
+        -------
+        score : float
+        """
+        if getattr(self, "pattern_", None) in (None, "seq2vec"):
+            return super().score(X, y, sample_weight)
+        return self._score_steps(X, y, sample_weight, accuracy_score)
+
+
+class RNNRegressor(RegressorMixin, BaseRNN):
+    __doc__ = f"""Recurrent neural network regressor for sequences.
+
+    Predicts one value or vector per sequence (seq2vec), one per step
+    (seq2seq, e.g. the next value of a series at every step), or a target
+    sequence (encdec, vec2seq). Trained on the squared error by minibatch
+    Adam or SGD over one flat parameter array, with the recurrent layers
+    running in crnn's C kernels. Scale the targets (and inputs) to unit
+    variance for best results.
+{_PATTERNS}
+    Parameters
+    ----------{_COMMON_PARAMETERS}
+    Attributes
+    ----------{_COMMON_ATTRIBUTES}
+    See Also
+    --------
+    RNNClassifier : The same networks for class labels.
+    sklearn.neural_network.MLPRegressor : A feed-forward network, for vectors.
+
+    Examples
+    --------
+    The next value of a noisy sine wave at every step:
+
+    >>> import numpy as np
+    >>> from crnn import RNNRegressor
+    >>> t = np.linspace(0, 60, 3001)
+    >>> series = np.sin(t) + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    >>> windows = np.lib.stride_tricks.sliding_window_view(series, 31)[::10]
+    >>> X, y = windows[:, :-1], windows[:, 1:]          # (n, 30) each: seq2seq
+    >>> reg = RNNRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0)
+    >>> reg.fit(X, y).predict(X[:2]).shape
+    (2, 30)
+    """
+
+    _is_classifier = False
+
+    def __init__(
+        self,
+        pattern="auto",
+        cell="lstm",
+        hidden_layer_sizes=(64,),
+        *,
+        bidirectional=False,
+        nonlinearity="tanh",
+        dropout=0.0,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        clip_norm=5.0,
+        truncate_bptt=None,
+        dtype="float32",
+    ):
+        super().__init__(
+            pattern=pattern,
+            cell=cell,
+            hidden_layer_sizes=hidden_layer_sizes,
+            bidirectional=bidirectional,
+            nonlinearity=nonlinearity,
+            dropout=dropout,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            clip_norm=clip_norm,
+            truncate_bptt=truncate_bptt,
+            dtype=dtype,
+        )
+
+    # ---------------------------------------------------------------- targets
+
+    def _set_n_outputs(self, n_outputs, reset):
+        if reset:
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"y has {n_outputs} targets per position but the model was fitted with "
+                f"{self.n_outputs_}."
+            )
+
+    def _encode_vector_targets(self, y, n_sequences, reset, classes):
+        y = check_array(y, ensure_2d=False, dtype=self._compute_dtype(reset), input_name="y")
+        if y.ndim == 1:
+            y = y[:, np.newaxis]
+        elif y.ndim != 2:
+            raise ValueError(
+                f"y has shape {y.shape}; seq2vec targets must be (n_sequences,) or "
+                "(n_sequences, n_targets)."
+            )
+        check_consistent_length(np.empty(n_sequences), y)
+        self._set_n_outputs(y.shape[1], reset)
+        return y
+
+    def _encode_step_targets(self, values, mask, reset, classes):
+        try:
+            y = np.array(values, dtype=self._compute_dtype(reset))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y could not be converted to floats: {exc}") from exc
+        if y.ndim == 2:
+            y = y[:, :, np.newaxis]
+        if not np.isfinite(y[mask]).all():
+            raise ValueError(
+                "y contains NaN or infinity within the sequences; NaN is accepted only as "
+                "trailing padding."
+            )
+        y[~mask] = 0
+        self._set_n_outputs(y.shape[2], reset)
+        return y
+
+    def _target_weights(self, y, mask):
+        return None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _loss(self, outputs, y, weights):
+        return squared_error(outputs, y, weights)
+
+    def _score_positions(self, outputs, y, weights):
+        return r2_score(y, outputs, sample_weight=weights)
+
+    def _decoder_input(self, y):
+        return y
+
+    def _feedback(self, outputs):
+        return outputs
+
+    def _predictions(self, outputs):
+        outputs = outputs.astype(np.float64)
+        return outputs[..., 0] if outputs.shape[-1] == 1 else outputs
+
+    # ---------------------------------------------------------------- public API
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one pass over X and y (online learning).
+
+        The optimizer state is kept between calls. Works on a model fitted by
+        ``fit`` too (continuing from its weights), and with ``sample_weight``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences, as for ``fit``.
+        y : array-like or list of array-like
+            Targets, as for ``fit``; the pattern is fixed by the first call.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            Weight of each sequence; None for equal weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences (vectors for vec2seq), as for ``fit``.
+        n_steps_out : int or array-like of int of shape (n_sequences,), default=None
+            vec2seq and encdec: number of steps to produce for each sequence;
+            None for ``n_steps_out_``.
+        initial_state : tuple, default=None
+            Streaming: the state returned by the previous call with
+            ``return_state=True``; None starts from zeros.
+        return_state : bool, default=False
+            Streaming: also return the state after each sequence's last step.
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,), (n_sequences, n_targets), \
+                (n_sequences, n_steps) or (n_sequences, n_steps, n_targets), \
+                or list of ndarray
+            float64 predictions per sequence (seq2vec) or per step; the
+            targets axis is dropped for a single target; a list of arrays when
+            the sequences have different lengths.
+        state : tuple
+            Only with ``return_state=True``; pass it as ``initial_state``.
+        """
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
+        return self._finish(self._predictions(out), out_lengths, state, return_state)
+
+    def score(self, X, y, sample_weight=None):
+        """R^2, over sequences (seq2vec) or pooled over all steps of all sequences.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences, as for ``fit``.
+        y : array-like or list of array-like
+            True targets, as for ``fit``.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            Weight of each sequence (shared by its steps).
+
+        Returns
+        -------
+        score : float
+        """
+        if getattr(self, "pattern_", None) in (None, "seq2vec"):
+            return super().score(X, y, sample_weight)
+        return self._score_steps(X, y, sample_weight, r2_score)

@@ -1,0 +1,149 @@
+"""scikit-learn compatibility of RNNClassifier and RNNRegressor.
+
+scikit-learn's own estimator checks, and the estimators inside Pipeline,
+GridSearchCV, cross_val_score, clone and pickle on sequence data.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from crnn._estimators import RNNClassifier, RNNRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# scikit-learn's checks pass 2D X, which crnn reads as univariate sequences whose columns
+# are time steps. n_features_in_ is then 1 (one feature per step), and X with another
+# number of columns holds sequences of another length, which an RNN predicts as well.
+_COLUMNS_ARE_STEPS = (
+    "2D X is read as univariate sequences (columns are time steps): n_features_in_ is 1 "
+    "and a different number of columns is a valid sequence length, not a feature mismatch"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_n_features_in": _COLUMNS_ARE_STEPS,
+    "check_n_features_in_after_fitting": _COLUMNS_ARE_STEPS,
+    "check_estimators_partial_fit_n_features": _COLUMNS_ARE_STEPS,
+    # Fails only at its last step, predict(X.T); test_classifier_train_like_sklearn
+    # below runs the rest of the check.
+    "check_classifiers_train": _COLUMNS_ARE_STEPS,
+    "check_sample_weight_equivalence_on_dense_data": (
+        "minibatch training: repeating a sequence changes the minibatches, so integer "
+        "sample weights are equivalent to repetition only in expectation (as for "
+        "SGDClassifier)"
+    ),
+}
+
+
+def _small(estimator):
+    return estimator.set_params(
+        hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=1e-2, random_state=0
+    )
+
+
+@parametrize_with_checks(
+    [_small(RNNClassifier()), _small(RNNRegressor())],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    centers = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]])
+    y = rng.integers(0, 3, size=300)
+    X = centers[y] + rng.normal(scale=0.5, size=(300, 2))
+    return StandardScaler().fit_transform(X), y
+
+
+def test_classifier_train_like_sklearn():
+    """check_classifiers_train without its predict(X.T) step (see EXPECTED_FAILED_CHECKS)."""
+    X, y = _blobs()
+    clf = _small(RNNClassifier())
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X, y[:-1])
+    clf.fit(X.tolist(), y.tolist())
+    y_pred = clf.predict(X)
+    assert y_pred.shape == (300,)
+    assert np.mean(y_pred == y) > 0.83
+    proba = clf.predict_proba(X)
+    assert proba.shape == (300, 3)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], y_pred)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def _noisy_sine(n_sequences=120, n_steps=20, seed=0):
+    """Univariate windows of noisy sine waves; the target is the next value (seq2vec)."""
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 2 * np.pi, size=(n_sequences, 1))
+    t = np.arange(n_steps + 1) * 0.4
+    series = 3 + 2 * np.sin(t + phase) + 0.05 * rng.normal(size=(n_sequences, n_steps + 1))
+    return series[:, :-1], series[:, -1]
+
+
+def test_pipeline_with_scaler_on_univariate_sequences():
+    X, y = _noisy_sine()
+    pipe = make_pipeline(
+        StandardScaler(), RNNRegressor(hidden_layer_sizes=(16,), max_iter=60,
+                                       learning_rate_init=1e-2, random_state=0)
+    )
+    pipe.fit(X[:100], y[:100])
+    assert pipe.score(X[100:], y[100:]) > 0.9
+    assert pipe[-1].n_features_in_ == 1
+
+
+def test_grid_search_over_cells():
+    X, y = _noisy_sine(n_sequences=60)
+    search = GridSearchCV(
+        RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+        {"cell": ["rnn", "gru"], "learning_rate_init": [1e-3, 1e-2]},
+        cv=2,
+    )
+    search.fit(X, y)
+    assert search.best_params_["cell"] in ("rnn", "gru")
+    assert len(search.cv_results_["mean_test_score"]) == 4
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cross_val_score(n_jobs):
+    X, y = _blobs()
+    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=20, learning_rate_init=1e-2,
+                        random_state=0)
+    scores = cross_val_score(clf, X[:150], y[:150], cv=3, n_jobs=n_jobs)
+    assert scores.shape == (3,)
+    assert scores.mean() > 0.8
+
+
+def test_cross_val_score_is_the_same_in_parallel():
+    X, y = _noisy_sine(n_sequences=60)
+    reg = RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    serial = cross_val_score(reg, X, y, cv=2, n_jobs=1)
+    parallel = cross_val_score(reg, X, y, cv=2, n_jobs=2)
+    np.testing.assert_allclose(serial, parallel, rtol=1e-5)
+
+
+def test_clone_is_unfitted_with_equal_params():
+    reg = RNNRegressor(cell="gru", hidden_layer_sizes=(4, 3), random_state=1)
+    reg.fit(*_noisy_sine(n_sequences=20))
+    copy = clone(reg)
+    assert copy.get_params() == reg.get_params()
+    assert not hasattr(copy, "params_")
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_pickle_round_trip_is_exact(Estimator):
+    X, y = _blobs() if Estimator is RNNClassifier else _noisy_sine()
+    est = Estimator(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.params_, est.params_)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    # The optimizer state travels too: further training continues identically.
+    est.partial_fit(X, y)
+    loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.params_, est.params_)
