@@ -14,7 +14,8 @@ CSRC = Path("src", "csrc")
 SOURCES = ["src/crnn/_kernels.pyx", str(CSRC / "common.c"), str(CSRC / "dtype_f32.c"),
            str(CSRC / "dtype_f64.c")]
 
-compile_args = ["-O3", "-fno-math-errno"]  # never -ffast-math: it breaks NaN checks
+# Never -ffast-math: it breaks NaN checks. These two only let loops with selects vectorize.
+compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 link_args = []
 if os.environ.get("CRNN_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]

@@ -13,15 +13,18 @@
 
 /* g: x W_x in (first 3H), [r z n hn] out | gh: h W_h (3H) | h: carried state, h in, h' out |
  * y: output row */
-static void FN(gru_forward_row)(int H, real *g, const real *gh, const real *b, const real *b_hn,
-                                real *h, real *y)
+ROW_FN FN(gru_forward_row)(int H, real *restrict g, const real *restrict gh, const real *restrict b, const real *restrict b_hn,
+                                real *restrict h, real *restrict y)
 {
     real *gr = g, *gz = g + H, *gn = g + 2 * H, *ghn = g + 3 * H;
+    const real *hr = gh, *hz = gh + H, *hh = gh + 2 * H;
+    const real *br = b, *bz = b + H, *bn = b + 2 * H;
+    IVDEP
     for (int j = 0; j < H; ++j) {
-        real r = FN(sigmoid)(gr[j] + gh[j] + b[j]);
-        real z = FN(sigmoid)(gz[j] + gh[H + j] + b[H + j]);
-        real hn = gh[2 * H + j] + b_hn[j];
-        real n = TANH(gn[j] + b[2 * H + j] + r * hn);
+        real r = FN(sigmoid)(gr[j] + hr[j] + br[j]);
+        real z = FN(sigmoid)(gz[j] + hz[j] + bz[j]);
+        real hn = hh[j] + b_hn[j];
+        real n = FN(tanh)(gn[j] + bn[j] + r * hn);
         real hnew = (1 - z) * n + z * h[j];
         gr[j] = r;
         gz[j] = z;
@@ -34,9 +37,11 @@ static void FN(gru_forward_row)(int H, real *g, const real *gh, const real *b, c
 
 /* g: [r z n hn] in, [dr dz dn dhn] out | h_prev: the state this step read |
  * dh: dL/dh' in, the direct part of dL/dh (z * dh) out | dgs: [dr dz dhn] out */
-static void FN(gru_backward_row)(int H, real *g, const real *h_prev, real *dh, real *dgs)
+ROW_FN FN(gru_backward_row)(int H, real *restrict g, const real *restrict h_prev, real *restrict dh, real *restrict dgs)
 {
     real *gr = g, *gz = g + H, *gn = g + 2 * H, *ghn = g + 3 * H;
+    real *dgr = dgs, *dgz = dgs + H, *dghn = dgs + 2 * H;
+    IVDEP
     for (int j = 0; j < H; ++j) {
         real r = gr[j], z = gz[j], n = gn[j], hn = ghn[j];
         real d = dh[j];
@@ -49,8 +54,8 @@ static void FN(gru_backward_row)(int H, real *g, const real *h_prev, real *dh, r
         gz[j] = dz;
         gn[j] = dn;
         ghn[j] = dhn;
-        dgs[j] = dr;
-        dgs[H + j] = dz;
-        dgs[2 * H + j] = dhn;
+        dgr[j] = dr;
+        dgz[j] = dz;
+        dghn[j] = dhn;
     }
 }

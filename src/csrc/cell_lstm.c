@@ -10,19 +10,20 @@
 
 /* g: x W_x in, activated gates out (4H) | gh: h W_h (4H) | c: carried cell state, c in, c' out |
  * c_keep: reserve copy of c' | h: carried state out | y: output row */
-static void FN(lstm_forward_row)(int H, real *g, const real *gh, const real *b, real *c,
-                                 real *c_keep, real *h, real *y)
+ROW_FN FN(lstm_forward_row)(int H, real *restrict g, const real *restrict gh, const real *restrict b, real *restrict c,
+                                 real *restrict c_keep, real *restrict h, real *restrict y)
 {
     real *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
     const real *hi = gh, *hf = gh + H, *hg = gh + 2 * H, *ho = gh + 3 * H;
     const real *bi = b, *bf = b + H, *bg = b + 2 * H, *bo = b + 3 * H;
+    IVDEP
     for (int j = 0; j < H; ++j) {
         real i = FN(sigmoid)(gi[j] + hi[j] + bi[j]);
         real f = FN(sigmoid)(gf[j] + hf[j] + bf[j]);
-        real gc = TANH(gg[j] + hg[j] + bg[j]);
+        real gc = FN(tanh)(gg[j] + hg[j] + bg[j]);
         real o = FN(sigmoid)(go[j] + ho[j] + bo[j]);
         real cn = f * c[j] + i * gc;
-        real hn = o * TANH(cn);
+        real hn = o * FN(tanh)(cn);
         gi[j] = i;
         gf[j] = f;
         gg[j] = gc;
@@ -36,26 +37,22 @@ static void FN(lstm_forward_row)(int H, real *g, const real *gh, const real *b, 
 
 /* g: activated gates in, gate pre-activation gradients out (4H) | c: c' of this step |
  * c_prev: c of the previous step | dh: dL/dh' | dc: dL/dc' in, dL/dc out | dgs: copy of g out */
-static void FN(lstm_backward_row)(int H, real *g, const real *c, const real *c_prev,
-                                  const real *dh, real *dc, real *dgs)
+ROW_FN FN(lstm_backward_row)(int H, real *restrict g, const real *restrict c,
+                                  const real *restrict c_prev, const real *restrict dh,
+                                  real *restrict dc, real *restrict dgs)
 {
-    real *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    const real *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    real *di = dgs, *df = dgs + H, *dg = dgs + 2 * H, *dout = dgs + 3 * H;
+    IVDEP
     for (int j = 0; j < H; ++j) {
         real i = gi[j], f = gf[j], gc = gg[j], o = go[j];
-        real tc = TANH(c[j]);
+        real tc = FN(tanh)(c[j]);
         real dct = dc[j] + dh[j] * o * (1 - tc * tc);
-        real di = dct * gc * i * (1 - i);
-        real df = dct * c_prev[j] * f * (1 - f);
-        real dg = dct * i * (1 - gc * gc);
-        real dout = dh[j] * tc * o * (1 - o);
         dc[j] = dct * f;
-        gi[j] = di;
-        gf[j] = df;
-        gg[j] = dg;
-        go[j] = dout;
-        dgs[j] = di;
-        dgs[H + j] = df;
-        dgs[2 * H + j] = dg;
-        dgs[3 * H + j] = dout;
+        di[j] = dct * gc * i * (1 - i);
+        df[j] = dct * c_prev[j] * f * (1 - f);
+        dg[j] = dct * i * (1 - gc * gc);
+        dout[j] = dh[j] * tc * o * (1 - o);
     }
+    memcpy(g, dgs, 4 * (size_t)H * sizeof(real));
 }

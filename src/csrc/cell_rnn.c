@@ -8,20 +8,22 @@
  */
 
 /* g: x W_x in, a out (H) | gh: h W_h (H) | h: carried state out | y: output row */
-static void FN(rnn_tanh_forward_row)(int H, real *g, const real *gh, const real *b, real *h,
-                                     real *y)
+ROW_FN FN(rnn_tanh_forward_row)(int H, real *restrict g, const real *restrict gh, const real *restrict b, real *restrict h,
+                                     real *restrict y)
 {
+    IVDEP
     for (int j = 0; j < H; ++j) {
-        real a = TANH(g[j] + gh[j] + b[j]);
+        real a = FN(tanh)(g[j] + gh[j] + b[j]);
         g[j] = a;
         h[j] = a;
         y[j] = a;
     }
 }
 
-static void FN(rnn_relu_forward_row)(int H, real *g, const real *gh, const real *b, real *h,
-                                     real *y)
+ROW_FN FN(rnn_relu_forward_row)(int H, real *restrict g, const real *restrict gh, const real *restrict b, real *restrict h,
+                                     real *restrict y)
 {
+    IVDEP
     for (int j = 0; j < H; ++j) {
         real a = FN(relu)(g[j] + gh[j] + b[j]);
         g[j] = a;
@@ -31,8 +33,9 @@ static void FN(rnn_relu_forward_row)(int H, real *g, const real *gh, const real 
 }
 
 /* g: a in, d(pre-activation) out | dh: dL/dh' | dgs: copy of the gate gradients */
-static void FN(rnn_tanh_backward_row)(int H, real *g, const real *dh, real *dgs)
+ROW_FN FN(rnn_tanh_backward_row)(int H, real *restrict g, const real *restrict dh, real *restrict dgs)
 {
+    IVDEP
     for (int j = 0; j < H; ++j) {
         real a = g[j];
         real da = dh[j] * (1 - a * a);
@@ -41,10 +44,12 @@ static void FN(rnn_tanh_backward_row)(int H, real *g, const real *dh, real *dgs)
     }
 }
 
-static void FN(rnn_relu_backward_row)(int H, real *g, const real *dh, real *dgs)
+ROW_FN FN(rnn_relu_backward_row)(int H, real *restrict g, const real *restrict dh, real *restrict dgs)
 {
+    IVDEP
     for (int j = 0; j < H; ++j) {
-        real da = g[j] > 0 ? dh[j] : 0;
+        real d = dh[j];
+        real da = g[j] > 0 ? d : 0;
         g[j] = da;
         dgs[j] = da;
     }

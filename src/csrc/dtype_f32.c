@@ -2,16 +2,36 @@
  * dtype_f32.c -- the float instantiation of crnn's kernels: the template bodies are written once
  * against `real` and FN() and included here with those bound to float.
  */
-#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define real float
 #define FN(name) name##_f32
-#define EXP expf
-#define TANH tanhf
 #define BLAS_TABLE crnn_blas_f32
+
+/* For activations.h: Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp),
+ * the smallest exponent argument (e^EXP_LO is still a normal number), ln2 split so that
+ * n * LN2_HI is exact. */
+#define EXP_DEGREE 7
+#define EXP_LO -87.0f
+#define LN2_HI 0.693145751953125f
+#define LN2_LO 1.428606765330187e-06f
+
+/* n = round(y / ln2), returned as a float, and *s = 2^n, for EXP_LO <= y <= 0. Adding
+ * 1.5 * 2^23 rounds to an integer that lands in the low mantissa bits; moved into the
+ * exponent field they make 2^n, with no float-to-int conversion. */
+static inline real FN(round_log2)(real y, real *s)
+{
+    const real shifter = 12582912.0f;
+    real t = y * (real)1.44269504088896340736 + shifter;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
+    memcpy(s, &bits, sizeof bits);
+    return t - shifter;
+}
 
 #include "activations.h"
 #include "cell_rnn.c"

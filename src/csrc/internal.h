@@ -6,12 +6,40 @@
 
 #include "crnn/crnn.h"
 
+/* Put before a cell's row loop: the gate blocks of a row (g, g + H, ...) and the other rows
+ * it touches never overlap, so the compiler may vectorize without runtime aliasing checks
+ * (it cannot prove this itself, as H is a run-time value). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define IVDEP _Pragma("GCC ivdep")
+#elif defined(__clang__)
+#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define IVDEP
+#endif
+
 /* Width of one reserve row: the activated gates of one (step, sequence), plus for the GRU
  * the recurrent n-projection (h W_hn + b_hn) that the reset gate multiplies. */
 static inline int reserve_row_width(int cell, int H)
 {
     return cell == CRNN_GRU ? 4 * H : crnn_gates(cell) * H;
 }
+
+/* The kernels' elementwise passes are compiled twice on x86-64 with GCC: for the baseline
+ * (SSE2) and for x86-64-v3 (AVX2 + FMA, every x86 CPU since about 2015); the loader picks the
+ * one the CPU runs. Elsewhere the compiler's defaults apply. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CPU_DISPATCH __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CPU_DISPATCH
+#endif
+
+/* The cells' row functions: always inlined, so that each CPU_DISPATCH clone of the layer
+ * driver compiles them for its own instruction set. */
+#if defined(__GNUC__)
+#define ROW_FN static inline __attribute__((always_inline)) void
+#else
+#define ROW_FN static inline void
+#endif
 
 /* Number of sequences still running at step t: lengths are sorted non-increasing, so they
  * are the prefix b < n_longer(lengths, B, t). Binary search: O(log B). */

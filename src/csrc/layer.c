@@ -20,7 +20,7 @@ static void FN(copy_or_zero)(real *dst, const real *src, size_t n)
         memset(dst, 0, n * sizeof(real));
 }
 
-int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
+CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                      const int *lengths, const real *W_x, const real *W_h, const real *b,
                      const real *b_hn, const real *h0, const real *c0, real *y, real *hn,
                      real *cn, real *reserve, real *workspace)
@@ -103,7 +103,7 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
  * The reserve's gate rows are overwritten with the gate gradients, so a forward call's reserve
  * serves one backward call.
  */
-int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
+CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                       const int *lengths, const real *W_x, const real *W_h, const real *h0,
                       const real *c0, const real *y, real *reserve, const real *dy,
                       const real *dhn, const real *dcn, int truncate, real *dx, real *dh0,
