@@ -52,5 +52,7 @@ def step_seconds(gemms, dtype, repeats, min_time):
         as_is = gemm_seconds(n, m, k, dtype, repeats, min_time)
         swapped = gemm_seconds(m, n, k, dtype, repeats, min_time)
         total += count * min(as_is, swapped)
-        per_gemm.append({"m": m, "n": n, "k": k, "count": count, "as_is": as_is, "transposed": swapped})
+        per_gemm.append(
+            {"m": m, "n": n, "k": k, "count": count, "as_is": as_is, "transposed": swapped}
+        )
     return total, per_gemm

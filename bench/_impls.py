@@ -42,7 +42,9 @@ class NumpyImpl:
 
         def step():
             Y, h_n, _, cache = _numpy_ref.forward(cell, w, problem.X)
-            loss, dZ, head_grads = head_loss(_loss_input(problem, Y, h_n), w["W_o"], w["b_o"], problem.target)
+            loss, dZ, head_grads = head_loss(
+                _loss_input(problem, Y, h_n), w["W_o"], w["b_o"], problem.target
+            )
             if problem.loss == "s2v":
                 dX, _, _, grads = _numpy_ref.backward(cache, dh_n=dZ)
             else:
@@ -91,7 +93,9 @@ class CrnnImpl:
 
         def step():
             Y, (h_n, _), cache = F.forward(layout, params, problem.X, lengths=problem.lengths)
-            loss, dZ, head_grads = head_loss(_loss_input(problem, Y, h_n[0][0]), w["W_o"], w["b_o"], problem.target)
+            loss, dZ, head_grads = head_loss(
+                _loss_input(problem, Y, h_n[0][0]), w["W_o"], w["b_o"], problem.target
+            )
             if problem.loss == "s2v":
                 dX, _, _, grad = F.backward(cache, None, dh_n=[dZ[None]])
             else:

@@ -1,8 +1,9 @@
-"""The cases of each profile: "quick" for fast feedback and the smoke test, "full" for the record."""
+"""The cases of each profile: "quick" for feedback and the smoke test, "full" for the record."""
 
 from dataclasses import dataclass
 from itertools import product
 
+from _fit import FitCase
 from _problem import Shape
 
 CELLS = ("rnn", "lstm", "gru")
@@ -13,13 +14,15 @@ LOSSES = ("s2v", "s2s")
 class Profile:
     """Cases per benchmark and how hard to sample them (see :class:`_suites.Settings`).
 
-    ``train`` holds ``(shape, loss)`` pairs; ``stream`` shapes have ``B == 1`` and ``T`` calls.
+    ``train`` holds ``(shape, loss)`` pairs; ``stream`` shapes have ``B == 1`` and ``T`` calls;
+    ``fit`` holds :class:`~_fit.FitCase` instances.
     """
 
     train: tuple
     infer: tuple
     stream: tuple
     varlen: tuple
+    fit: tuple
     repeats: int
     min_time: float
     max_time: float
@@ -30,12 +33,23 @@ def _full():
         Shape(cell, "float32", B, T, n_in, H)
         for B, T, n_in, H, cell in product((32, 128), (20, 100), (8, 64), (32, 128, 512), CELLS)
     ]
-    float64 = [Shape(cell, "float64", B, T, 64, H) for B, T, H in ((32, 100, 32), (32, 100, 128), (128, 20, 512)) for cell in CELLS]
+    float64 = [
+        Shape(cell, "float64", B, T, 64, H)
+        for B, T, H in ((32, 100, 32), (32, 100, 128), (128, 20, 512))
+        for cell in CELLS
+    ]
     return Profile(
         train=tuple((shape, loss) for shape in grid + float64 for loss in LOSSES),
-        infer=tuple(Shape(cell, "float32", 1024, 50, 32, H) for H in (32, 128, 512) for cell in CELLS),
-        stream=tuple(Shape(cell, "float32", 1, 200, 32, H) for H in (32, 128, 512) for cell in CELLS),
+        infer=tuple(
+            Shape(cell, "float32", 1024, 50, 32, H) for H in (32, 128, 512) for cell in CELLS
+        ),
+        stream=tuple(
+            Shape(cell, "float32", 1, 200, 32, H) for H in (32, 128, 512) for cell in CELLS
+        ),
         varlen=tuple(Shape(cell, "float32", 128, 100, 64, H) for H in (32, 128) for cell in CELLS),
+        fit=tuple(
+            FitCase(cell, "float32", N=2048, T=50, I=8, H=64, B=64, epochs=3) for cell in CELLS
+        ),
         repeats=5,
         min_time=0.05,
         max_time=4.0,
@@ -53,6 +67,9 @@ def _quick():
         infer=tuple(Shape(cell, "float32", 1024, 20, 8, 32) for cell in CELLS),
         stream=tuple(Shape(cell, "float32", 1, 50, 8, 32) for cell in CELLS),
         varlen=tuple(Shape(cell, "float32", 32, 50, 8, 32) for cell in CELLS),
+        fit=tuple(
+            FitCase(cell, "float32", N=256, T=20, I=4, H=16, B=32, epochs=1) for cell in CELLS
+        ),
         repeats=3,
         min_time=0.01,
         max_time=1.0,

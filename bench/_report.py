@@ -7,13 +7,24 @@ from statistics import median
 #: The issue's training-step targets (float32): minimum speedup over PyTorch per cell and
 #: hidden size, for 1 and 2 threads.
 TRAIN_TARGETS = {
-    1: {"rnn": {32: 5.0, 128: 2.0, 512: 1.0}, "gru": {32: 5.0, 128: 2.0, 512: 1.0}, "lstm": {32: 3.0, 128: 1.3, 512: 1.0}},
-    2: {"rnn": {32: 5.0, 128: 2.0, 512: 1.0}, "gru": {32: 5.0, 128: 2.0, 512: 1.0}, "lstm": {32: 3.0, 128: 1.3, 512: 0.8}},
+    1: {
+        "rnn": {32: 5.0, 128: 2.0, 512: 1.0},
+        "gru": {32: 5.0, 128: 2.0, 512: 1.0},
+        "lstm": {32: 3.0, 128: 1.3, 512: 1.0},
+    },
+    2: {
+        "rnn": {32: 5.0, 128: 2.0, 512: 1.0},
+        "gru": {32: 5.0, 128: 2.0, 512: 1.0},
+        "lstm": {32: 3.0, 128: 1.3, 512: 0.8},
+    },
 }
 FLOAT64_TARGET = 2.0  # at hidden <= 128
 GRID_GEOMEAN_TARGET = 2.5
 BLAS_SHARE_TARGET = 0.85  # at hidden 512
 STREAM_TARGET = 10.0
+FIT_TARGET = 2.0  # at hidden 64
+FIT_OUTSIDE_TARGET = 0.10
+FIT_MEMORY_TARGET = 1.5
 
 
 def _med(times):
@@ -50,6 +61,10 @@ def _check(rec):
     return f"{'yes' if check['agree'] else '**NO**'} ({worst:.0e})"
 
 
+def _where(rec):
+    return f"B={rec['B']} T={rec['T']} I={rec['I']} {rec['loss']}"
+
+
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -67,7 +82,9 @@ def _train_section(records):
     header += ["vs torch", "vs numpy", "crnn GFLOP/s", "BLAS GFLOP/s", "of BLAS", "agree"]
     rows = []
     for rec in records:
-        crnn_gflops = rec["flops"] / _med(rec["times"]["crnn"]) / 1e9 if "crnn" in rec["times"] else None
+        crnn_gflops = (
+            rec["flops"] / _med(rec["times"]["crnn"]) / 1e9 if "crnn" in rec["times"] else None
+        )
         blas_gflops = rec["flops"] / rec["blas"]["seconds"] / 1e9
         rows.append(
             [rec["cell"], rec["dtype"], rec["loss"], rec["B"], rec["T"], rec["I"], rec["H"]]
@@ -107,27 +124,65 @@ def _targets_section(threads, train):
                 f"train {cell} H={H} vs torch",
                 _fmt(target),
                 _x(_geomean([r for r, _ in items])),
-                f"{_x(worst)} (B={worst_rec['B']} T={worst_rec['T']} I={worst_rec['I']} {worst_rec['loss']})",
+                f"{_x(worst)} ({_where(worst_rec)})",
                 "–" if target is None else ("yes" if worst >= target else "no"),
             ]
         )
     grid = [r for r, _ in (item for items in groups.values() for item in items)]
     if grid:
         geo = _geomean(grid)
-        rows.append(["train float32 geometric mean, all shapes", _x(GRID_GEOMEAN_TARGET), _x(geo), _x(min(grid)), "yes" if geo >= GRID_GEOMEAN_TARGET else "no"])
+        rows.append(
+            [
+                "train float32 geometric mean, all shapes",
+                _x(GRID_GEOMEAN_TARGET),
+                _x(geo),
+                _x(min(grid)),
+                "yes" if geo >= GRID_GEOMEAN_TARGET else "no",
+            ]
+        )
     f64 = [_speedup(r, "torch") for r in train if r["dtype"] == "float64" and r["H"] <= 128]
     f64 = [r for r in f64 if r is not None]
     if f64:
-        rows.append(["train float64 H≤128 vs torch", _x(FLOAT64_TARGET), _x(_geomean(f64)), _x(min(f64)), "yes" if min(f64) >= FLOAT64_TARGET else "no"])
-    shares = [r["blas"]["seconds"] / _med(r["times"]["crnn"]) for r in float32 if r["H"] == 512 and "crnn" in r["times"]]
+        rows.append(
+            [
+                "train float64 H≤128 vs torch",
+                _x(FLOAT64_TARGET),
+                _x(_geomean(f64)),
+                _x(min(f64)),
+                "yes" if min(f64) >= FLOAT64_TARGET else "no",
+            ]
+        )
+    shares = [
+        r["blas"]["seconds"] / _med(r["times"]["crnn"])
+        for r in float32
+        if r["H"] == 512 and "crnn" in r["times"]
+    ]
     if shares:
-        rows.append(["train H=512: share of the BLAS rate", f"{BLAS_SHARE_TARGET:.0%}", f"{median(shares):.0%} (median)", f"{min(shares):.0%}", "yes" if min(shares) >= BLAS_SHARE_TARGET else "no"])
-    return _table(["target", "needed", "geomean", "worst shape", "met by every shape"], rows)
+        rows.append(
+            [
+                "train H=512: share of the BLAS rate",
+                f"{BLAS_SHARE_TARGET:.0%}",
+                f"{median(shares):.0%} (median)",
+                f"{min(shares):.0%}",
+                "yes" if min(shares) >= BLAS_SHARE_TARGET else "no",
+            ]
+        )
+    if not rows:
+        return ""
+    return (
+        "Training step, speedup over torch (ratio of medians); `met`: every shape reaches the "
+        "target (in the geometric-mean row: the mean does).\n\n"
+        + _table(["target", "needed", "geomean", "worst shape", "met"], rows)
+    )
 
 
 def _infer_section(records, unit, scale, what):
     peers = _peers(records)
-    header = ["cell", "B", "T", "I", "H"] + [f"{p} {unit}" for p in peers] + ["vs torch", "vs numpy", "agree"]
+    header = (
+        ["cell", "B", "T", "I", "H"]
+        + [f"{p} {unit}" for p in peers]
+        + ["vs torch", "vs numpy", "agree"]
+    )
     rows = [
         [r["cell"], r["B"], r["T"], r["I"], r["H"]]
         + [_ms(r["times"][p], scale) for p in peers]
@@ -148,12 +203,91 @@ def _varlen_section(records):
             + [_ms(t[p]) if p in t else "–" for p in ("crnn", "torch")]
             + [_fmt(_speedup(r, "torch")), _check(r)]
         )
-    header = ["cell", "B", "T", "I", "H", "real steps / padded", "crnn time ratio", "torch time ratio", "crnn ms", "torch ms", "vs torch", "agree"]
+    header = [
+        "cell",
+        "B",
+        "T",
+        "I",
+        "H",
+        "real steps / padded",
+        "crnn time ratio",
+        "torch time ratio",
+        "crnn ms",
+        "torch ms",
+        "vs torch",
+        "agree",
+    ]
     return (
         "Seq-to-vector training step on lengths spread from 10% to 100% of T. `time ratio`: "
         "time on the variable-length batch over time on the same batch at full length; it "
         "should follow `real steps / padded`.\n\n" + _table(header, rows)
     )
+
+
+def _fit_section(records):
+    rows = []
+    for r in records:
+        t = r["times"]
+        rate = {p: [r["epochs"] / s for s in t[p]] for p in ("crnn", "torch") if p in t}
+        row = [r["cell"], r["dtype"], r["N"], r["T"], r["I"], r["H"], r["B"], r["epochs"]]
+        row += [_ms(rate[p], 1) if p in rate else "–" for p in ("crnn", "torch")]
+        row.append(_fmt(_speedup(r, "torch")))
+        if "kernel_seconds" in r:
+            row += [
+                f"{1 - r['kernel_seconds'] / r['fit_seconds']:.0%}",
+                f"{r['peak_bytes'] / 1e6:.1f}",
+                f"{r['needed_bytes'] / 1e6:.1f}",
+                f"{r['peak_bytes'] / r['needed_bytes']:.2f}x",
+            ]
+        else:
+            row += ["–"] * 4
+        rows.append(row)
+    header = [
+        "cell",
+        "dtype",
+        "N",
+        "T",
+        "I",
+        "H",
+        "batch",
+        "epochs",
+        "crnn epochs/s",
+        "torch epochs/s",
+        "vs torch",
+    ]
+    header += ["crnn time outside kernels", "crnn peak MB", "needed MB", "peak / needed"]
+    return (
+        "`RNNRegressor.fit` (Adam, seq-to-vector, no L2, clipping or early stopping) against a "
+        "hand-written PyTorch loop with the same model, optimizer, learning rate, batch size and "
+        "epochs: epochs per second, median (min–max). `time outside kernels`: share of one "
+        "`fit()` not spent in `crnn._kernels.forward` / `backward`. `peak`: tracemalloc's peak "
+        "(NumPy allocations) over making the data and fitting; `needed`: the data, parameters with "
+        "gradient and two Adam moments, and one batch of activations.\n\n" + _table(header, rows)
+    )
+
+
+def _fit_targets(fit):
+    lines = []
+    speedups = [_speedup(r, "torch") for r in fit if r["H"] == 64]
+    speedups = [s for s in speedups if s is not None]
+    if speedups:
+        met = "yes" if min(speedups) >= FIT_TARGET else "no"
+        worst = _x(min(speedups))
+        lines.append(
+            f"fit() at hidden 64 ≥ {_x(FIT_TARGET)} the PyTorch loop: worst {worst}, met: {met}."
+        )
+    outside = [1 - r["kernel_seconds"] / r["fit_seconds"] for r in fit if "kernel_seconds" in r]
+    if outside:
+        met = "yes" if max(outside) <= FIT_OUTSIDE_TARGET else "no"
+        need, worst = f"{FIT_OUTSIDE_TARGET:.0%}", f"{max(outside):.0%}"
+        lines.append(f"fit() time outside the kernels ≤ {need}: worst {worst}, met: {met}.")
+        memory = [r["peak_bytes"] / r["needed_bytes"] for r in fit]
+        met = "yes" if max(memory) <= FIT_MEMORY_TARGET else "no"
+        worst = _x(max(memory))
+        lines.append(
+            f"fit() peak memory ≤ {_x(FIT_MEMORY_TARGET)} the need: worst {worst}, met: {met}."
+        )
+    return "".join(f"\n{line}\n" for line in lines)
 
 
 def _stream_targets(stream):
@@ -162,23 +296,36 @@ def _stream_targets(stream):
     if not ratios:
         return ""
     met = "yes" if min(ratios) >= STREAM_TARGET else "no"
-    return f"\nStreaming target ≥ {_x(STREAM_TARGET)} lower latency than torch: worst {_x(min(ratios))}, met: {met}.\n"
+    need, worst = _x(STREAM_TARGET), _x(min(ratios))
+    return f"\nStreaming latency ≥ {need} lower than torch's: worst {worst}, met: {met}.\n"
 
 
 def _slower_than_torch(train):
     slow = [(r, _speedup(r, "torch")) for r in train]
-    slow = sorted(((ratio, r) for r, ratio in slow if ratio is not None and ratio < 1.0), key=lambda item: item[0])
+    slow = sorted(
+        ((ratio, r) for r, ratio in slow if ratio is not None and ratio < 1.0),
+        key=lambda item: item[0],
+    )
     if not slow:
         return ""
     lines = ["\n**Training steps where crnn is slower than torch:**\n"]
-    lines += [f"- {r['cell']} {r['dtype']} {r['loss']} B={r['B']} T={r['T']} I={r['I']} H={r['H']}: {_x(ratio)}" for ratio, r in slow]
+    lines += [
+        f"- {r['cell']} {r['dtype']} H={r['H']} {_where(r)}: {_x(ratio)}" for ratio, r in slow
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _threads_line(run):
-    pools = ", ".join(f"{p['internal_api']} {p.get('version') or ''} ({p['prefix']}): {p['num_threads']}" for p in run["threadpools"])
+    pools = ", ".join(
+        f"{p['internal_api']} {p.get('version') or ''} ({p['prefix']}): {p['num_threads']}"
+        for p in run["threadpools"]
+    )
     torch_threads = run.get("torch_threads")
-    return f"Threads: {pools}" + ("" if torch_threads is None else f"; torch.get_num_threads() = {torch_threads}") + "."
+    return (
+        f"Threads: {pools}"
+        + ("" if torch_threads is None else f"; torch.get_num_threads() = {torch_threads}")
+        + "."
+    )
 
 
 def render(result):
@@ -189,7 +336,8 @@ def render(result):
     out = [
         f"# crnn benchmark: profile `{result['profile']}`\n",
         f"Command: `{result['command']}` ({result['date']}, git {result['git']})\n",
-        f"Machine: {m['cpu']}, {m['cpu_count']} logical CPUs, {m['platform']}, Python {m['python']}; {versions}.\n",
+        f"Machine: {m['cpu']}, {m['cpu_count']} logical CPUs, {m['platform']}, "
+        f"Python {m['python']}; {versions}.\n",
         f"Settings: {result['settings']}.\n",
     ]
     for run in result["runs"]:
@@ -198,16 +346,35 @@ def render(result):
             by_bench[rec["bench"]].append(rec)
         n = run["threads"]
         out.append(f"\n## {n} thread{'s' if n > 1 else ''}\n")
-        out.append(_threads_line(run) + f" Load average before / after: {run['loadavg'][0]} / {run['loadavg'][1]}.\n")
+        out.append(
+            _threads_line(run)
+            + f" Load average before / after: {run['loadavg'][0]} / {run['loadavg'][1]}.\n"
+        )
+        targets = _targets_section(n, by_bench["train"]) + _stream_targets(by_bench["stream"])
+        targets += _fit_targets(by_bench["fit"]) + _slower_than_torch(by_bench["train"])
+        if targets:
+            out.append("\n### Targets\n\n" + targets)
         if by_bench["train"]:
-            if any("crnn" in r["times"] and "torch" in r["times"] for r in by_bench["train"]):
-                out.append("\n### Targets\n\n" + _targets_section(n, by_bench["train"]) + _stream_targets(by_bench["stream"]))
-                out.append(_slower_than_torch(by_bench["train"]))
             out.append("\n### Training step\n\n" + _train_section(by_bench["train"]))
         if by_bench["infer"]:
-            out.append("\n### Inference\n\n" + _infer_section(by_bench["infer"], "ms", 1e3, "Forward pass over the whole batch, ms."))
+            out.append(
+                "\n### Inference\n\n"
+                + _infer_section(
+                    by_bench["infer"], "ms", 1e3, "Forward pass over the whole batch, ms."
+                )
+            )
         if by_bench["stream"]:
-            out.append("\n### Streaming\n\n" + _infer_section(by_bench["stream"], "µs/step", 1e6, "One sequence, one call per step with the state carried: µs per step."))
+            out.append(
+                "\n### Streaming\n\n"
+                + _infer_section(
+                    by_bench["stream"],
+                    "µs/step",
+                    1e6,
+                    "One sequence, one call per step with the state carried: µs per step.",
+                )
+            )
         if by_bench["varlen"]:
             out.append("\n### Variable-length batches\n\n" + _varlen_section(by_bench["varlen"]))
+        if by_bench["fit"]:
+            out.append("\n### fit() end to end\n\n" + _fit_section(by_bench["fit"]))
     return "".join(out)

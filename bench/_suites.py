@@ -42,7 +42,11 @@ def _check(results, dtype):
     errors = {name: _rel_err(res, results[ref]) for name, res in results.items() if name != ref}
     if not errors:
         return {"reference": ref, "errors": {}, "agree": None}
-    return {"reference": ref, "errors": errors, "agree": all(e <= TOLERANCE[dtype] for e in errors.values())}
+    return {
+        "reference": ref,
+        "errors": errors,
+        "agree": all(e <= TOLERANCE[dtype] for e in errors.values()),
+    }
 
 
 def _sample(fns, settings):
@@ -58,7 +62,9 @@ def train(impls, shape, loss, settings):
     samples, losses = _sample(steps, settings)
     results = {name: {**grads[name](), "loss": losses[name]} for name in impls}
     gemms = training_gemms(shape)
-    blas_seconds, per_gemm = _blas_rate.step_seconds(gemms, shape.dtype, settings.repeats, settings.min_time)
+    blas_seconds, per_gemm = _blas_rate.step_seconds(
+        gemms, shape.dtype, settings.repeats, settings.min_time
+    )
     return {
         "bench": "train",
         **asdict(shape),
@@ -73,16 +79,30 @@ def train(impls, shape, loss, settings):
 def infer(impls, shape, settings):
     """A forward pass over a whole batch, nothing kept for backward."""
     problem = make_problem(shape)
-    samples, outputs = _sample({name: impl.infer(problem) for name, impl in impls.items()}, settings)
-    return {"bench": "infer", **asdict(shape), "times": samples, "check": _check(outputs, shape.dtype)}
+    samples, outputs = _sample(
+        {name: impl.infer(problem) for name, impl in impls.items()}, settings
+    )
+    return {
+        "bench": "infer",
+        **asdict(shape),
+        "times": samples,
+        "check": _check(outputs, shape.dtype),
+    }
 
 
 def stream(impls, shape, settings):
     """``shape.T`` calls of one step each, the state carried; times are per step."""
     problem = make_problem(shape)
-    samples, outputs = _sample({name: impl.stream(problem) for name, impl in impls.items()}, settings)
+    samples, outputs = _sample(
+        {name: impl.stream(problem) for name, impl in impls.items()}, settings
+    )
     per_step = {name: [t / shape.T for t in times] for name, times in samples.items()}
-    return {"bench": "stream", **asdict(shape), "times": per_step, "check": _check(outputs, shape.dtype)}
+    return {
+        "bench": "stream",
+        **asdict(shape),
+        "times": per_step,
+        "check": _check(outputs, shape.dtype),
+    }
 
 
 def varlen(impls, shape, settings):

@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,21 +26,39 @@ from _profiles import PROFILES
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 IMPLS = ("crnn", "torch", "numpy")
-SUITES = ("train", "infer", "stream", "varlen")
+SUITES = ("train", "infer", "stream", "varlen", "fit")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts, one worker each")
-    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS), help="implementations to run")
-    parser.add_argument("--suites", nargs="+", choices=SUITES, default=list(SUITES), help="benchmarks to run")
-    parser.add_argument("--repeats", type=int, help="timing samples per case (default: the profile's)")
-    parser.add_argument("--min-time", type=float, help="seconds per sample at least (default: the profile's)")
-    parser.add_argument("--max-time", type=float, help="seconds of sampling per case at most (default: the profile's)")
-    parser.add_argument("--out", default=os.path.join(BENCH_DIR, "results"), help="directory for the results")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the JSON file a worker writes
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="thread counts, one worker each"
+    )
+    parser.add_argument(
+        "--impls", nargs="+", choices=IMPLS, default=list(IMPLS), help="implementations to run"
+    )
+    parser.add_argument(
+        "--suites", nargs="+", choices=SUITES, default=list(SUITES), help="benchmarks to run"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="timing samples per case (default: the profile's)"
+    )
+    parser.add_argument(
+        "--min-time", type=float, help="seconds per sample at least (default: the profile's)"
+    )
+    parser.add_argument(
+        "--max-time",
+        type=float,
+        help="seconds of sampling per case at most (default: the profile's)",
+    )
+    parser.add_argument(
+        "--out", default=os.path.join(BENCH_DIR, "results"), help="directory for the results"
+    )
+    parser.add_argument(
+        "--worker", help=argparse.SUPPRESS
+    )  # internal: the JSON file a worker writes
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.threads):
         parser.error("--threads must be positive")
@@ -57,7 +76,11 @@ def _versions(impls):
     import scipy
     import threadpoolctl
 
-    versions = {"numpy": numpy.__version__, "scipy": scipy.__version__, "threadpoolctl": threadpoolctl.__version__}
+    versions = {
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "threadpoolctl": threadpoolctl.__version__,
+    }
     if "crnn" in impls:
         import crnn
 
@@ -69,16 +92,21 @@ def _versions(impls):
 
 def _describe(rec):
     t = rec["times"]
-    medians = ", ".join(f"{name} {1e3 * sorted(times)[len(times) // 2]:.3g} ms" for name, times in t.items())
+    medians = ", ".join(
+        f"{name} {1e3 * statistics.median(times):.3g} ms" for name, times in t.items()
+    )
     agree = rec["check"]["agree"]
     flag = "" if agree in (True, None) else f"  DISAGREE {rec['check']['errors']}"
-    return f"{rec['bench']} {rec['cell']} {rec['dtype']} B={rec['B']} T={rec['T']} I={rec['I']} H={rec['H']} {rec.get('loss', '')}: {medians}{flag}"
+    shape = " ".join(f"{k}={rec[k]}" for k in ("B", "T", "I", "H"))
+    what = f"{rec['bench']} {rec['cell']} {rec['dtype']} {shape} {rec.get('loss', '')}"
+    return f"{what}: {medians}{flag}"
 
 
 def worker(args):
     """Run the suites with ``args.threads[0]`` threads and write the records as JSON."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    import _fit
     import _impls
     import _suites
 
@@ -91,13 +119,19 @@ def worker(args):
     settings = _suites.Settings(args.repeats, args.min_time, args.max_time)
     profile = PROFILES[args.profile]()
     loadavg = [round(os.getloadavg()[0], 2)]
+    benches = {
+        "infer": _suites.infer,
+        "stream": _suites.stream,
+        "varlen": _suites.varlen,
+        "fit": _fit.fit,
+    }
     records = []
     for suite in args.suites:
         for case in getattr(profile, suite):
             if suite == "train":
                 rec = _suites.train(impls, *case, settings)
             else:
-                rec = getattr(_suites, suite)(impls, case, settings)
+                rec = benches[suite](impls, case, settings)
             print(f"[{n} thr] {_describe(rec)}", file=sys.stderr, flush=True)
             records.append(rec)
     loadavg.append(round(os.getloadavg()[0], 2))
@@ -118,17 +152,32 @@ def _machine():
     try:
         with open("/proc/cpuinfo") as f:
             info = f.read()
-        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        )
         flags = next(line for line in info.splitlines() if line.startswith("flags")).split()
         cpu += " (" + ", ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) + ")"
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def _git_commit():
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH_DIR, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.stdout.strip()
@@ -148,7 +197,14 @@ def main(argv=None):
             path = os.path.join(tmp, f"threads{n}.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", path, "--threads", str(n)]
             cmd += ["--profile", args.profile, "--impls", *args.impls, "--suites", *args.suites]
-            cmd += ["--repeats", str(args.repeats), "--min-time", str(args.min_time), "--max-time", str(args.max_time)]
+            cmd += [
+                "--repeats",
+                str(args.repeats),
+                "--min-time",
+                str(args.min_time),
+                "--max-time",
+                str(args.max_time),
+            ]
             env = {**os.environ, **{var: str(n) for var in THREAD_VARS}}
             if subprocess.run(cmd, env=env).returncode != 0:
                 print(f"the {n}-thread worker failed (see above)", file=sys.stderr)
@@ -171,10 +227,15 @@ def main(argv=None):
         json.dump(result, f, indent=1)
     with open(stem + ".md", "w") as f:
         f.write(render(result))
-    disagree = [rec for run in result["runs"] for rec in run["records"] if rec["check"]["agree"] is False]
+    disagree = [
+        rec for run in result["runs"] for rec in run["records"] if rec["check"]["agree"] is False
+    ]
     print(f"wrote {stem}.json and {stem}.md in {result['wall_seconds']} s", file=sys.stderr)
     if disagree:
-        print(f"{len(disagree)} case(s) where the implementations disagree: see the 'agree' columns", file=sys.stderr)
+        print(
+            f"{len(disagree)} case(s) where the implementations disagree: see the 'agree' columns",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -23,14 +23,25 @@ def test_quick_profile_runs_and_implementations_agree(tmp_path):
     (run,) = result["runs"]
     assert run["threads"] == 1 and run["torch_threads"] == 1
     assert all(pool["num_threads"] == 1 for pool in run["threadpools"])
-    assert {rec["bench"] for rec in run["records"]} == {"train", "infer", "stream", "varlen"}
+    assert {rec["bench"] for rec in run["records"]} == {"train", "infer", "stream", "varlen", "fit"}
     for rec in run["records"]:
-        # Every implementation computed the same numbers as the reference before being timed.
-        assert rec["check"]["agree"], rec["check"]
         assert {"crnn", "torch"} <= set(rec["times"])
-    train = [rec for rec in run["records"] if rec["bench"] == "train"]
-    assert all(rec["flops"] > 0 and rec["blas"]["seconds"] > 0 for rec in train)
+        if rec["bench"] == "fit":
+            assert 0 < rec["kernel_seconds"] < rec["fit_seconds"]
+            assert rec["peak_bytes"] > 0 and rec["needed_bytes"] > 0
+        else:
+            # Every implementation computed the same numbers as the reference before being timed.
+            assert rec["check"]["agree"] is True, rec["check"]
+        if rec["bench"] == "train":
+            assert rec["flops"] > 0 and rec["blas"]["seconds"] > 0
 
     report = (tmp_path / "quick.md").read_text()
-    for heading in ("## 1 thread", "### Targets", "### Training step", "### Streaming", "### Variable-length"):
+    for heading in (
+        "## 1 thread",
+        "### Targets",
+        "### Training step",
+        "### Streaming",
+        "### Variable-length",
+        "### fit()",
+    ):
         assert heading in report

@@ -1,0 +1,160 @@
+"""``fit()`` end to end: crnn's estimator against a hand-written PyTorch training loop.
+
+Both train the same model (one recurrent layer and a linear head on the last step, mean
+squared error) with Adam at the same learning rate, the same batch size and number of epochs,
+reshuffling every epoch. crnn's L2 penalty, gradient clipping and early stopping are off, as
+they are absent from the PyTorch loop. Besides the time per epoch, the record holds the share
+of crnn's ``fit()`` spent outside its C kernels and its peak NumPy memory against the least
+the training needs.
+"""
+
+import time
+import tracemalloc
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from _numpy_ref import GATES
+from _timing import interleaved
+
+LEARNING_RATE = 1e-3
+
+
+@dataclass(frozen=True)
+class FitCase:
+    """``N`` sequences of ``T`` steps and ``I`` features, hidden size ``H``, batches of ``B``."""
+
+    cell: str
+    dtype: str
+    N: int
+    T: int
+    I: int  # noqa: E741 (the field's usual name)
+    H: int
+    B: int
+    epochs: int
+
+
+def _data(case):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((case.N, case.T, case.I)).astype(case.dtype)
+    y = (X[:, -5:, 0].sum(axis=1) + 0.1 * rng.standard_normal(case.N)).astype(case.dtype)
+    return X, y
+
+
+def _crnn_fit(case, X, y):
+    from crnn._estimators import RNNRegressor
+
+    est = RNNRegressor(
+        cell=case.cell,
+        hidden_layer_sizes=(case.H,),
+        solver="adam",
+        learning_rate_init=LEARNING_RATE,
+        batch_size=case.B,
+        max_iter=case.epochs,
+        shuffle=True,
+        alpha=0.0,
+        clip_norm=None,
+        n_iter_no_change=np.inf,
+        random_state=0,
+        dtype=case.dtype,
+    )
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter is reached on purpose
+            est.fit(X, y)
+        return est.loss_curve_[-1]
+
+    return run
+
+
+def _torch_fit(torch, case, X, y):
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[case.cell]
+    dtype = getattr(torch, case.dtype)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def run():
+        torch.manual_seed(0)
+        rnn = cls(case.I, case.H, batch_first=True, dtype=dtype)
+        head = torch.nn.Linear(case.H, 1, dtype=dtype)
+        opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=LEARNING_RATE)
+        for _ in range(case.epochs):
+            total = 0.0
+            for idx in torch.randperm(case.N).split(case.B):
+                opt.zero_grad()
+                _, state = rnn(Xt[idx])
+                h_n = state[0] if isinstance(state, tuple) else state
+                loss = torch.nn.functional.mse_loss(head(h_n[0])[:, 0], yt[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+        return total / case.N
+
+    return run
+
+
+def _kernel_seconds(run):
+    """Seconds in crnn's C kernels (``crnn._kernels.forward``, ``backward``) and in ``run()``."""
+    from crnn import _kernels
+
+    spent = [0.0]
+    originals = {name: getattr(_kernels, name) for name in ("forward", "backward")}
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - t0
+
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(_kernels, name, timed(fn))
+    try:
+        t0 = time.perf_counter()
+        run()
+        total = time.perf_counter() - t0
+    finally:
+        for name, fn in originals.items():
+            setattr(_kernels, name, fn)
+    return spent[0], total
+
+
+def _peak_bytes(case):
+    """Peak traced (NumPy) memory of making the data and fitting, and the least it needs.
+
+    The least: the data, the parameters with their gradient and two Adam moments, and one
+    batch of activations (every gate, the output and, for the LSTM, the cell state of every
+    step).
+    """
+    tracemalloc.start()
+    try:
+        X, y = _data(case)
+        _crnn_fit(case, X, y)()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    G, H, itemsize = GATES[case.cell], case.H, np.dtype(case.dtype).itemsize
+    n_params = G * H * (case.I + H + 1) + (H if case.cell == "gru" else 0) + H + 1
+    activations = case.T * case.B * (G * H + H + (H if case.cell == "lstm" else 0))
+    return peak, X.nbytes + y.nbytes + itemsize * (4 * n_params + activations)
+
+
+def fit(impls, case, settings):
+    """Time ``fit()`` of crnn and the PyTorch loop; crnn's kernel share and peak memory."""
+    X, y = _data(case)
+    runs = {}
+    if "crnn" in impls:
+        runs["crnn"] = _crnn_fit(case, X, y)
+    if "torch" in impls:
+        runs["torch"] = _torch_fit(impls["torch"].torch, case, X, y)
+    samples, final_losses = interleaved(runs, settings.repeats, 0.0, settings.max_time)
+    record = {"bench": "fit", **asdict(case), "times": samples, "final_loss": final_losses}
+    record["check"] = {"reference": None, "errors": {}, "agree": None}
+    if "crnn" in impls:
+        record["kernel_seconds"], record["fit_seconds"] = _kernel_seconds(runs["crnn"])
+        record["peak_bytes"], record["needed_bytes"] = _peak_bytes(case)
+    return record
