@@ -1,0 +1,109 @@
+"""The Cython layer refuses inconsistent buffers before they reach C, and links no BLAS."""
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import crnn._kernels as K
+
+CELL = K.CELLS["lstm"]
+T, B, I, H = 4, 3, 2, 5
+
+
+def _buffers(dtype=np.float64):
+    reserve_size, workspace_size = K.buffer_sizes(CELL, T, B, I, H)
+    rng = np.random.default_rng(0)
+    return dict(
+        x=rng.normal(size=(T, B, I)).astype(dtype),
+        lengths=np.array([4, 3, 1], dtype=np.intc),
+        W_x=rng.normal(size=(I, 4 * H)).astype(dtype),
+        W_h=rng.normal(size=(H, 4 * H)).astype(dtype),
+        b=np.zeros(4 * H, dtype),
+        b_hn=None,
+        h0=None,
+        c0=None,
+        y=np.zeros((T, B, H), dtype),
+        y_offset=0,
+        hn=np.empty((B, H), dtype),
+        cn=np.empty((B, H), dtype),
+        reserve=np.empty(reserve_size, dtype),
+        workspace=np.empty(workspace_size, dtype),
+        reverse=False,
+    )
+
+
+def _forward(**buffers):
+    K.forward(CELL, *buffers.values())
+
+
+def test_consistent_buffers_run():
+    buffers = _buffers()
+    _forward(**buffers)
+    assert np.all(buffers["y"][1:, 2] == 0)  # past the third sequence's single step
+    np.testing.assert_array_equal(buffers["hn"][2], buffers["y"][0, 2])
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("W_x", np.zeros((I + 1, 4 * H)), "W_x must be"),
+        ("W_h", np.zeros((H, 3 * H)), "W_h must be"),
+        ("lengths", np.array([4, 3], dtype=np.intc), "one entry per sequence"),
+        ("y", np.zeros((T, B + 1, H)), "y must be"),
+        ("y_offset", 1, "y_offset"),
+        ("hn", np.zeros((B, H + 1)), "hn must be"),
+        ("cn", None, "the LSTM needs cn"),
+        ("reserve", np.empty(10), "reserve too small"),
+        ("workspace", np.empty(10), "workspace too small"),
+        ("h0", np.zeros((B + 1, H)), "h0 must be"),
+        ("b", np.zeros(3 * H), "b must be"),
+    ],
+)
+def test_inconsistent_buffers_are_refused(name, value, message):
+    buffers = _buffers()
+    buffers[name] = value
+    with pytest.raises(ValueError, match=message):
+        _forward(**buffers)
+
+
+def test_unsorted_or_out_of_range_lengths_are_refused_by_c():
+    for lengths in ([3, 4, 1], [5, 3, 1], [4, 3, 0]):
+        buffers = _buffers()
+        buffers["lengths"] = np.array(lengths, dtype=np.intc)
+        with pytest.raises(ValueError, match="lengths must lie in"):
+            _forward(**buffers)
+
+
+def test_read_only_output_is_refused_read_only_input_is_fine():
+    buffers = _buffers()
+    for name in ("x", "W_x", "W_h", "b", "lengths"):
+        buffers[name].setflags(write=False)
+    _forward(**buffers)
+    buffers["y"].setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        _forward(**buffers)
+
+
+def test_mixed_dtypes_are_refused():
+    buffers = _buffers()
+    buffers["W_h"] = buffers["W_h"].astype(np.float32)
+    with pytest.raises((TypeError, ValueError)):
+        _forward(**buffers)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="unknown cell"):
+        K.buffer_sizes(99, T, B, I, H)
+    for dims in [(0, B, I, H), (T, 0, I, H), (T, B, 0, H), (T, B, I, 0), (2**16, 2**16, I, H)]:
+        with pytest.raises(ValueError, match="every size"):
+            K.buffer_sizes(CELL, *dims)
+
+
+@pytest.mark.skipif(shutil.which("ldd") is None, reason="needs ldd (Linux)")
+def test_extension_links_no_blas():
+    out = subprocess.run(["ldd", K.__file__], capture_output=True, text=True, check=True).stdout
+    linked = [line for line in out.splitlines()
+              if re.search(r"blas|lapack|mkl|atlas", line, re.IGNORECASE)]
+    assert not linked, f"the extension links a BLAS: {linked}"
