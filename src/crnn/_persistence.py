@@ -42,7 +42,6 @@ import math
 import os
 import secrets
 import zipfile
-from importlib import metadata
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -58,10 +57,9 @@ _OBJECT_ITEM_TYPES = (str, bool, int, float, type(None))
 
 
 def _crnn_version():
-    try:
-        return metadata.version("crnn")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    from . import __version__
+
+    return __version__
 
 
 def _estimator_classes():
