@@ -194,6 +194,17 @@ def test_partial_fit_continues_a_fit_and_keeps_classes():
         clf.partial_fit(X[:10], np.full(10, 7))
 
 
+def test_partial_fit_uses_sample_weight():
+    X, y, _ = _sequences()
+    weights = np.linspace(0, 2, len(X))
+    plain = RNNRegressor(**SMALL).partial_fit(X, y)
+    weighted = RNNRegressor(**SMALL).partial_fit(X, y, sample_weight=weights)
+    doubled = RNNRegressor(**SMALL).partial_fit(X, y, sample_weight=2 * weights)
+    assert not np.allclose(plain.params_, weighted.params_)
+    # The loss is a weighted mean: scaling every weight changes nothing.
+    np.testing.assert_allclose(weighted.params_, doubled.params_, rtol=1e-5, atol=1e-6)
+
+
 def test_warm_start_continues_from_the_fitted_weights():
     X, y, _ = _sequences()
     cold = RNNRegressor(hidden_layer_sizes=(8,), max_iter=6, random_state=0).fit(X, y)

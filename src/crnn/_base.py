@@ -143,7 +143,7 @@ def _final_features(h_n):
 
 def _split_directions(d, num_directions):
     """Inverse of ``_final_features`` for one layer: ``(B, D * H)`` to ``(D, B, H)``."""
-    return np.stack(np.split(d, num_directions, axis=1))
+    return np.ascontiguousarray(d.reshape(len(d), num_directions, -1).transpose(1, 0, 2))
 
 
 def _bridge(states):

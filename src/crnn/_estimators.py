@@ -177,6 +177,16 @@ _COMMON_ATTRIBUTES = """
         Number of training sequences seen, over all epochs and calls.
 """
 
+_NOTES = """
+    Notes
+    -----
+    ``fit``, ``partial_fit`` and ``predict`` run BLAS on one thread: the matrix
+    products of a recurrent step are too small for a second thread to pay, and
+    on a busy machine its synchronisation made training several times slower.
+    Run several fits in parallel (``n_jobs`` in scikit-learn's model selection
+    tools) to use more cores.
+"""
+
 _PATTERNS = """
     Four sequence patterns are learned; ``pattern="auto"`` infers the first,
     second or fourth from the shapes (``n_steps`` is the longest sequence of X):
@@ -237,7 +247,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     --------
     RNNRegressor : The same networks for real-valued targets.
     sklearn.neural_network.MLPClassifier : A feed-forward network, for vectors.
-
+{_NOTES}
     Examples
     --------
     Digits read row by row, as 8 steps of 8 pixels:
@@ -534,7 +544,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     --------
     RNNClassifier : The same networks for class labels.
     sklearn.neural_network.MLPRegressor : A feed-forward network, for vectors.
-
+{_NOTES}
     Examples
     --------
     The next value of a noisy sine wave at every step:

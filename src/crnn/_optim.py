@@ -111,7 +111,8 @@ def clip_by_global_norm(grad, max_norm):
     norm : float
         The norm before clipping; not finite when ``grad`` is not.
     """
-    norm = float(np.sqrt(np.dot(grad, grad)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.sqrt(np.dot(grad, grad)))
     if not np.isfinite(norm) and np.isfinite(grad).all():
         # The float32 sum of squares overflowed although every entry is finite.
         norm = float(np.linalg.norm(grad.astype(np.float64)))
