@@ -9,7 +9,7 @@ from reference import run
 
 def variable_lengths(T, B):
     """Unsorted lengths covering 1 and T, e.g. ``[3, 5, 1]`` for T=5, B=3."""
-    return np.array([max(T - 2, 1), T, 1, T - 1][:B])
+    return np.resize([max(T - 2, 1), T, 1, max(T - 1, 1)], B)
 
 
 def random_problem(net, T=4, B=3, variable=False, init=False, seed=0):

@@ -63,3 +63,25 @@ def test_gradients_match_finite_differences(cell, hidden_sizes, bidirectional, v
         check(dh0[layer], h0[layer], f"dh0[{layer}]")
         if lstm:
             check(dc0[layer], c0[layer], f"dc0[{layer}]")
+
+
+def test_dropout_gradients_match_finite_differences(cell):
+    """With a fixed random_state every forward draws the same dropout masks."""
+    net = Net(cell[0], 2, (3, 2), True, cell[1])
+    p = random_problem(net, T=4, B=3, variable=True, init=True, seed=21)
+    layout = layout_for(net)
+
+    def forward_with_dropout(keep_cache):
+        return forward(layout, p.params, p.X, p.lengths, p.h0, p.c0, dropout=0.4,
+                       random_state=0, keep_cache=keep_cache)
+
+    Y, _, cache = forward_with_dropout(True)
+    Y_plain, _, _ = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0)
+    assert not np.allclose(Y, Y_plain)
+    dX, _, _, grad = backward(cache, p.dY)
+
+    def loss():
+        return np.sum(forward_with_dropout(False)[0] * p.dY)
+
+    np.testing.assert_allclose(dX, numerical_gradient(loss, p.X), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, numerical_gradient(loss, p.params), rtol=1e-6, atol=1e-8)

@@ -119,6 +119,7 @@ def test_missing_output_gradients_are_zeros(cell):
 
     p.dY = np.zeros_like(Y)
     p.dh_n = [np.ones_like(h) for h in h_n]
+    _, _, cache = forward(layout, p.params, p.X, p.lengths)  # a cache serves one backward
     dX, dh0, dc0, grad = backward(cache, None, p.dh_n, p.dc_n)
     assert_results_close(dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
                          {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
@@ -132,6 +133,30 @@ def test_dY_at_padded_steps_is_ignored():
     for b, L in enumerate(p.lengths):
         p.dY[L:, b] = 1e3
     assert_results_close(crnn_run(p), expected, rtol=0, atol=0)
+
+
+def test_padded_steps_of_X_are_never_read(cell):
+    net = Net(cell[0], 2, (3, 2), True, cell[1])
+    p = random_problem(net, T=5, B=3, variable=True, init=True, seed=14)
+    expected = crnn_run(p)
+    layout = layout_for(net)
+    for b, L in enumerate(p.lengths):
+        p.X[L:, b] = np.nan
+    Y, (h_n, c_n), cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0,
+                                   check_finite=False)
+    dX, dh0, dc0, grad = backward(cache, p.dY, p.dh_n, p.dc_n)
+    actual = dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)
+    assert_results_close(actual, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("T, B, lengths", [(1, 1, None), (1, 2, None), (3, 1, [2]), (4, 2, [2, 3])],
+                         ids=["T1B1", "T1B2", "B1_short", "all_shorter_than_T"])
+def test_tiny_shapes(cell, T, B, lengths):
+    net = Net(cell[0], 1, (1, 1), True, cell[1])
+    p = random_problem(net, T=T, B=B, init=True, seed=15)
+    p.lengths = None if lengths is None else np.array(lengths)
+    assert_results_close(crnn_run(p, truncate=1), reference(p, truncate=1), RTOL64, ATOL64)
+    assert_results_close(crnn_run(p), reference(p), RTOL64, ATOL64)
 
 
 def test_forward_without_cache_gives_the_same_outputs():
@@ -195,3 +220,13 @@ def test_init_params(cell, dtype):
         for layer, H in enumerate(net.hidden_sizes):
             for d in range(2):
                 np.testing.assert_array_equal(weights[layer][d]["b"][H:2 * H], 2.5)
+
+
+def test_dropout_acts_between_layers_only(cell):
+    net = Net(cell[0], 2, (3,), True, cell[1])
+    p = random_problem(net, T=4, B=3, variable=True, init=True, seed=16)
+    Y, (h_n, _), _ = forward(layout_for(net), p.params, p.X, p.lengths, p.h0, p.c0,
+                             dropout=0.5, random_state=0)
+    expected = reference(p)
+    assert_results_close(dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]),
+                         RTOL64, ATOL64)
