@@ -9,6 +9,9 @@ from crnn._estimators import RNNRegressor
 from crnn._forecast import RNNForecaster, make_windows
 from crnn.datasets import load_seattle_weather
 
+# The small networks here train for a fixed, short budget on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # make_windows ------------------------------------------------------------------------------
 
 
@@ -54,7 +57,12 @@ def test_make_windows_returns_writable_copies():
 @pytest.mark.parametrize(
     "series, window, horizon, message",
     [
-        (np.arange(4.0), 3, 2, "series has 4 steps; windows of 3 steps with a horizon of 2 need at least 5"),
+        (
+            np.arange(4.0),
+            3,
+            2,
+            "series has 4 steps; windows of 3 steps with a horizon of 2 need at least 5",
+        ),
         ([np.arange(9.0), np.arange(3.0)], 3, 1, r"series\[1\] has 3 steps"),
         (np.arange(9.0), 0, 1, "window must be an int >= 1, got 0"),
         (np.arange(9.0), 2.5, 1, "window must be an int >= 1"),
@@ -88,14 +96,14 @@ def seasonal_series(n_steps, level=20.0, amplitude=5.0, noise=0.5, seed=0):
 
 
 def fast_regressor(**params):
-    defaults = dict(
-        cell="gru",
-        hidden_layer_sizes=(32,),
-        max_iter=100,
-        learning_rate_init=3e-3,
-        learning_rate="adaptive",
-        random_state=0,
-    )
+    defaults = {
+        "cell": "gru",
+        "hidden_layer_sizes": (32,),
+        "max_iter": 100,
+        "learning_rate_init": 3e-3,
+        "learning_rate": "adaptive",
+        "random_state": 0,
+    }
     return RNNRegressor(**{**defaults, **params})
 
 
@@ -175,7 +183,9 @@ def test_direct_multi_step_and_recursion_past_the_horizon():
     history = series[:330]
     seven = forecaster.predict(history, steps=7)
     np.testing.assert_allclose(seven[:3], forecaster.predict(history), rtol=1e-12)
-    np.testing.assert_allclose(seven[3:6], forecaster.predict(np.append(history, seven[:3])), rtol=1e-12)
+    np.testing.assert_allclose(
+        seven[3:6], forecaster.predict(np.append(history, seven[:3])), rtol=1e-12
+    )
     future = series[330:337]
     assert mae(seven, future) < 0.5 * mae(np.full(7, history[-1]), future)
 
@@ -195,7 +205,10 @@ def test_multivariate_series_are_forecast_jointly():
 
 
 def test_a_list_of_series_trains_one_model():
-    series = [seasonal_series(200, level=level, seed=seed) for seed, level in enumerate((10.0, 20.0, 30.0))]
+    series = [
+        seasonal_series(200, level=level, seed=seed)
+        for seed, level in enumerate((10.0, 20.0, 30.0))
+    ]
     forecaster = RNNForecaster(fast_regressor(), window=14).fit([s[:150] for s in series])
     assert forecaster.n_windows_ == 3 * (150 - 14)
     assert forecaster.predict([s[:150] for s in series], steps=7).shape == (3, 7)
@@ -221,7 +234,10 @@ def test_shipped_daily_temperatures_beat_persistence_a_week_ahead():
 @pytest.mark.parametrize(
     "history, message",
     [
-        (np.zeros((20, 2, 1)), r"fit on 1D series, so it expects \(n_steps,\) .*got shape \(20, 2, 1\)"),
+        (
+            np.zeros((20, 2, 1)),
+            r"fit on 1D series, so it expects \(n_steps,\) .*got shape \(20, 2, 1\)",
+        ),
         (np.zeros(10), "A history has 10 steps; .* window=14 .* at least 14"),
         ([np.zeros(30), np.zeros((30, 2))], "got shape"),
     ],

@@ -8,10 +8,14 @@ import zipfile
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from crnn import _persistence
+from crnn._estimators import RNNClassifier, RNNRegressor
+from crnn._forecast import RNNForecaster
 from crnn._persistence import load, save
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 class StandIn(RegressorMixin, BaseEstimator):
@@ -26,7 +30,9 @@ class StandIn(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         rng = np.random.RandomState(0)
-        self.coef_ = np.asfortranarray(rng.standard_normal((X.shape[1], self.hidden)).astype(self.dtype))
+        self.coef_ = np.asfortranarray(
+            rng.standard_normal((X.shape[1], self.hidden)).astype(self.dtype)
+        )
         self.out_ = rng.standard_normal(self.hidden)
         self.classes_ = np.array(["cat", "dog"])
         self.names_ = np.array(["a", "b"], dtype=object)
@@ -48,8 +54,9 @@ class StandIn(RegressorMixin, BaseEstimator):
 
 @pytest.fixture(autouse=True)
 def stand_in_classes(monkeypatch):
-    """Let the format accept StandIn; the real estimators are tested with their own fixture."""
-    monkeypatch.setattr(_persistence, "_estimator_classes", lambda: {"tests.StandIn": StandIn})
+    """Let the format accept StandIn besides crnn's estimators."""
+    classes = {**_persistence._estimator_classes(), "tests.StandIn": StandIn}
+    monkeypatch.setattr(_persistence, "_estimator_classes", lambda: classes)
 
 
 @pytest.fixture
@@ -222,10 +229,22 @@ def npy_bytes(array):
         (lambda d: first_array(d).update(dtype="<f8"), "its metadata says"),
         (lambda d: first_array(d).update(dtype="|O"), "dtype '|O' is not allowed"),
         (lambda d: first_array(d).update(key="a99"), "array member 'a99.npy' is missing"),
-        (lambda d: d["estimator"]["__estimator__"].update({"class": "os.system"}), "unknown estimator class"),
-        (lambda d: d["estimator"]["__estimator__"]["params"].update(bogus=1), "parameters do not fit"),
-        (lambda d: d["estimator"]["__estimator__"]["attributes"].update(_x=1), "not a fitted attribute"),
-        (lambda d: d["estimator"]["__estimator__"]["params"].update(scale={"__pickle__": "x"}), "unexpected value"),
+        (
+            lambda d: d["estimator"]["__estimator__"].update({"class": "os.system"}),
+            "unknown estimator class",
+        ),
+        (
+            lambda d: d["estimator"]["__estimator__"]["params"].update(bogus=1),
+            "parameters do not fit",
+        ),
+        (
+            lambda d: d["estimator"]["__estimator__"]["attributes"].update(_x=1),
+            "not a fitted attribute",
+        ),
+        (
+            lambda d: d["estimator"]["__estimator__"]["params"].update(scale={"__pickle__": "x"}),
+            "unexpected value",
+        ),
         (lambda d: d.update(format="something-else"), "does not describe a crnn model"),
         (lambda d: d.update(extra=1), "unexpected fields"),
     ],
@@ -245,7 +264,9 @@ def test_extra_or_missing_members_are_refused(saved, tmp_path):
         load(saved)
 
 
-@pytest.mark.parametrize("version, message", [(2, "reads version 1: upgrade crnn"), (0, "reads version 1.")])
+@pytest.mark.parametrize(
+    "version, message", [(2, "reads version 1: upgrade crnn"), (0, "reads version 1.")]
+)
 def test_other_format_version_is_refused(saved, version, message):
     change_metadata(saved, lambda d: d.update(format_version=version))
     with pytest.raises(ValueError, match=f"format version {version}.*{message}"):
@@ -299,3 +320,115 @@ def test_save_replaces_an_existing_file_with_umask_permissions(saved, data):
     assert load(saved).hidden == 5
     assert saved.stat().st_mode & 0o777 == 0o644
     assert os.listdir(saved.parent) == [saved.name]
+
+
+# crnn's estimators ---------------------------------------------------------------------------
+
+rng = np.random.RandomState(0)
+SEQUENCES = rng.standard_normal((24, 5, 3))
+LABELS = np.array(["cat", "dog", "emu"])[rng.randint(0, 3, 24)]
+TAGS = rng.randint(0, 2, (24, 5))
+VALUES = rng.standard_normal((24, 2))
+SERIES = np.column_stack([np.sin(np.arange(80) / 3), np.cos(np.arange(80) / 5)])
+
+CASES = {
+    "classifier": (
+        RNNClassifier(
+            cell="lstm",
+            hidden_layer_sizes=(6, 4),
+            class_weight={"cat": 2.0},
+            max_iter=2,
+            random_state=np.random.RandomState(0),
+        ),
+        (SEQUENCES, LABELS),
+    ),
+    "tagger": (
+        RNNClassifier(cell="gru", bidirectional=True, max_iter=2, random_state=0),
+        (SEQUENCES, TAGS),
+    ),
+    "regressor": (
+        RNNRegressor(
+            cell="rnn",
+            nonlinearity="relu",
+            dtype="float64",
+            early_stopping=True,
+            max_iter=3,
+            random_state=0,
+        ),
+        (SEQUENCES, VALUES),
+    ),
+    "encdec": (
+        RNNRegressor(pattern="encdec", max_iter=2, random_state=0),
+        (SEQUENCES, VALUES[:, :, None]),
+    ),
+    "vec2seq": (RNNRegressor(pattern="vec2seq", max_iter=2, random_state=0), (VALUES, SEQUENCES)),
+    "forecaster": (
+        RNNForecaster(RNNRegressor(cell="gru", max_iter=2, random_state=0), window=6, horizon=2),
+        (SERIES,),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_crnn_estimators_round_trip_bit_identically(tmp_path, case):
+    estimator, data = CASES[case]
+    estimator = clone(estimator).fit(*data)
+    path = tmp_path / f"{case}.npz"
+    save(estimator, path)
+    loaded = load(path)
+    assert_same_estimator(estimator, loaded)
+    X = SERIES[:30] if case == "forecaster" else data[0]
+    methods = ["predict", "predict_proba"] if isinstance(estimator, RNNClassifier) else ["predict"]
+    for method in methods:
+        expected, got = getattr(estimator, method)(X), getattr(loaded, method)(X)
+        assert expected.dtype == got.dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("case", ["classifier", "regressor"])
+def test_a_loaded_estimator_trains_on(tmp_path, case):
+    estimator, (X, y) = CASES[case]
+    path = tmp_path / "model.npz"
+    save(clone(estimator).set_params(early_stopping=False).fit(X, y), path)
+    loaded = load(path)
+    params, seen = loaded.params_.copy(), loaded.t_
+    loaded.partial_fit(X, y)
+    assert loaded.t_ == seen + len(X)
+    assert not np.array_equal(loaded.params_, params)
+    loaded.set_params(warm_start=True, max_iter=1).fit(X, y)
+    assert loaded.predict(X).shape == np.shape(y)
+
+
+def test_inconsistent_parameter_array_is_refused(tmp_path):
+    estimator, data = CASES["regressor"]
+    path = tmp_path / "model.npz"
+    save(clone(estimator).fit(*data), path)
+
+    def drop_last_parameter(members):
+        document = json.loads(members["metadata.json"])
+        spec = document["estimator"]["__estimator__"]["attributes"]["params_"]["__ndarray__"]
+        with zipfile.ZipFile(path) as archive, archive.open(f"{spec['key']}.npy") as member:
+            params = np.lib.format.read_array(member)[:-1]
+        members[f"{spec['key']}.npy"] = npy_bytes(params)
+        spec.update(shape=[params.size], sha256=_persistence._digest(params))
+        members["metadata.json"] = json.dumps(document).encode()
+        return members
+
+    rewrite(path, drop_last_parameter)
+    with pytest.raises(
+        ValueError, match=r"its fitted crnn.RNNRegressor is inconsistent \(params_ is float64"
+    ):
+        load(path)
+
+
+def test_forecaster_with_a_mismatched_scale_is_refused(tmp_path):
+    estimator, data = CASES["forecaster"]
+    path = tmp_path / "model.npz"
+    save(clone(estimator).fit(*data), path)
+    change_metadata(
+        path, lambda d: d["estimator"]["__estimator__"]["attributes"].update(n_series_=3)
+    )
+    with pytest.raises(
+        ValueError, match="the scaling, the network and the number of series disagree"
+    ):
+        load(path)

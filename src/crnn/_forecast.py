@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._estimators import RNNRegressor
 
-__all__ = ["make_windows", "RNNForecaster"]
+__all__ = ["RNNForecaster", "make_windows"]
 
 
 def _is_list_of_series(series):
@@ -198,7 +198,7 @@ class RNNForecaster(BaseEstimator):
     (7,)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         "regressor": [HasMethods(["fit", "predict"]), None],
         "window": [Interval(numbers.Integral, 1, None, closed="left")],
         "horizon": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -237,7 +237,9 @@ class RNNForecaster(BaseEstimator):
             mean, scale = np.zeros(stacked.shape[1:]), np.ones(stacked.shape[1:])
         scale = np.where(scale > 0, scale, 1.0)
         scaled = [(a - mean) / scale for a in arrays]
-        X, y = make_windows(scaled if _is_list_of_series(series) else scaled[0], self.window, self.horizon)
+        X, y = make_windows(
+            scaled if _is_list_of_series(series) else scaled[0], self.window, self.horizon
+        )
         regressor = clone(RNNRegressor() if self.regressor is None else self.regressor)
         if "pattern" in regressor.get_params():
             if regressor.pattern not in ("auto", "seq2vec"):
@@ -285,7 +287,9 @@ class RNNForecaster(BaseEstimator):
         windows = (windows - self.mean_) / self.scale_
         blocks = []
         for _ in range(-(-steps // self.horizon)):
-            block = self.regressor_.predict(windows).reshape(len(windows), self.horizon, self.n_series_)
+            block = self.regressor_.predict(windows).reshape(
+                len(windows), self.horizon, self.n_series_
+            )
             blocks.append(block)
             windows = np.concatenate([windows, block], axis=1)[:, -self.window :]
         forecast = np.concatenate(blocks, axis=1)[:, :steps] * self.scale_ + self.mean_
@@ -296,15 +300,22 @@ class RNNForecaster(BaseEstimator):
     def _last_windows(self, series):
         """The last ``window`` steps of each history as (n_histories, window, n_series_)."""
         if _is_list_of_series(series):
-            histories, single = [_check_series(s, f"series[{i}]") for i, s in enumerate(series)], False
+            histories, single = (
+                [_check_series(s, f"series[{i}]") for i, s in enumerate(series)],
+                False,
+            )
         else:
-            array = check_array(series, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="series")
+            array = check_array(
+                series, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="series"
+            )
             single = array.ndim == self.series_ndim_
             if not (single or array.ndim == self.series_ndim_ + 1):
                 raise ValueError(self._shape_message(array.shape))
             histories = [array] if single else list(array)
         for history in histories:
-            if history.ndim != self.series_ndim_ or history.shape[1:] != (self.n_series_,) * (self.series_ndim_ - 1):
+            if history.ndim != self.series_ndim_ or history.shape[1:] != (self.n_series_,) * (
+                self.series_ndim_ - 1
+            ):
                 raise ValueError(self._shape_message(history.shape))
             if history.shape[0] < self.window:
                 raise ValueError(

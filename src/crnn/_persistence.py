@@ -46,7 +46,7 @@ import zipfile
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["save", "load"]
+__all__ = ["load", "save"]
 
 FORMAT = "crnn-model"
 FORMAT_VERSION = 1
@@ -110,7 +110,9 @@ class _Encoder:
 
     def array(self, array, where):
         if array.dtype.kind not in _ARRAY_KINDS:
-            raise TypeError(f"cannot save {where}: arrays of dtype {array.dtype} are not supported.")
+            raise TypeError(
+                f"cannot save {where}: arrays of dtype {array.dtype} are not supported."
+            )
         key = f"a{len(self.arrays)}"
         self.arrays[key] = array
         return {
@@ -140,7 +142,9 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"__tuple__": [self.value(v, where) for v in value]}
         if isinstance(value, dict):
-            return {"__dict__": [[self.value(k, where), self.value(v, where)] for k, v in value.items()]}
+            return {
+                "__dict__": [[self.value(k, where), self.value(v, where)] for k, v in value.items()]
+            }
         if isinstance(value, np.dtype):
             return {"__dtype__": value.str}
         if isinstance(value, type) and issubclass(value, np.generic):
@@ -149,7 +153,9 @@ class _Encoder:
             return {"__random_state__": self.value(value.get_state(), where)}
         if isinstance(value, BaseEstimator):
             return self.estimator(value)
-        raise TypeError(f"cannot save {where}: values of type {type(value).__qualname__} are not supported.")
+        raise TypeError(
+            f"cannot save {where}: values of type {type(value).__qualname__} are not supported."
+        )
 
     def object_array(self, array, where):
         items = array.ravel(order="K").tolist()
@@ -157,7 +163,12 @@ class _Encoder:
             raise TypeError(
                 f"cannot save {where}: object arrays may hold only str, bool, int, float and None."
             )
-        return {"__object_array__": {"shape": list(array.shape), "items": [self.value(i, where) for i in items]}}
+        return {
+            "__object_array__": {
+                "shape": list(array.shape),
+                "items": [self.value(i, where) for i in items],
+            }
+        }
 
 
 class _Decoder:
@@ -192,6 +203,10 @@ class _Decoder:
             if not (name.endswith("_") and not name.startswith("_")):
                 raise self.error(f"{name!r} is not a fitted attribute name")
             setattr(estimator, name, value)
+        try:
+            _check_fitted_state(estimator)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise self.error(f"its fitted {spec['class']} is inconsistent ({exc})") from None
         return estimator
 
     def mapping(self, encoded):
@@ -220,8 +235,10 @@ class _Decoder:
             return float(body)
         if tag == "__tuple__" and isinstance(body, list):
             return tuple(self.value(v) for v in body)
-        if tag == "__dict__" and isinstance(body, list) and all(
-            isinstance(p, list) and len(p) == 2 for p in body
+        if (
+            tag == "__dict__"
+            and isinstance(body, list)
+            and all(isinstance(p, list) and len(p) == 2 for p in body)
         ):
             try:
                 return {self.value(k): self.value(v) for k, v in body}
@@ -256,7 +273,9 @@ class _Decoder:
             raise self.error("an object array is malformed")
         shape = self.shape(body["shape"])
         items = [self.value(v) for v in body["items"]]
-        if not all(isinstance(item, _OBJECT_ITEM_TYPES) for item in items) or len(items) != math.prod(shape):
+        if not all(isinstance(item, _OBJECT_ITEM_TYPES) for item in items) or len(
+            items
+        ) != math.prod(shape):
             raise self.error("an object array does not match its shape")
         array = np.empty(len(items), dtype=object)
         array[:] = items
@@ -301,12 +320,45 @@ class _Decoder:
             data = stream.read(math.prod(shape) * dtype.itemsize)
             if len(data) != math.prod(shape) * dtype.itemsize or stream.read(1):
                 raise self.error(f"array member {member!r} has the wrong size")
-        array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C").copy(
-            order="K"
+        array = (
+            np.frombuffer(data, dtype=dtype)
+            .reshape(shape, order="F" if fortran_order else "C")
+            .copy(order="K")
         )
         if _digest(array) != spec["sha256"]:
             raise self.error(f"array {key!r} does not match its SHA-256 digest")
         return array
+
+
+def _check_fitted_state(estimator):
+    """Check that a loaded estimator's fitted attributes fit together; raise if not.
+
+    The digests prove that the arrays are those the file describes; this proves
+    that the description makes a model that can predict.
+    """
+    from ._base import BaseRNN
+    from ._forecast import RNNForecaster
+
+    if isinstance(estimator, BaseRNN) and hasattr(estimator, "params_"):
+        n_params = estimator._network().n_params
+        if estimator.params_.shape != (n_params,) or estimator.params_.dtype.kind != "f":
+            raise ValueError(
+                f"params_ is {estimator.params_.dtype} of shape {estimator.params_.shape}, "
+                f"the architecture needs {n_params} floating-point values"
+            )
+        if hasattr(estimator, "classes_") and len(estimator.classes_) != estimator.n_outputs_:
+            raise ValueError(
+                f"{len(estimator.classes_)} classes for {estimator.n_outputs_} outputs"
+            )
+    if isinstance(estimator, RNNForecaster) and hasattr(estimator, "regressor_"):
+        n_series = estimator.n_series_
+        if not (
+            estimator.mean_.shape == estimator.scale_.shape == (n_series,)
+            and estimator.regressor_.n_features_in_ == n_series
+            and estimator.regressor_.n_outputs_ == estimator.horizon * n_series
+            and estimator.series_ndim_ in (1, 2)
+        ):
+            raise ValueError("the scaling, the network and the number of series disagree")
 
 
 def _is_fortran_order(array):
@@ -444,8 +496,7 @@ def _read(decoder, archive):
         raise ValueError(
             f"{decoder.path} is in crnn model format version {version!r} (written by crnn "
             f"{document.get('crnn_version')}), but this crnn ({_crnn_version()}) reads version "
-            f"{FORMAT_VERSION}"
-            + (": upgrade crnn to load it." if newer else ".")
+            f"{FORMAT_VERSION}" + (": upgrade crnn to load it." if newer else ".")
         )
     if set(document) != {"format", "format_version", "crnn_version", "estimator"}:
         raise decoder.error(f"{_METADATA} has unexpected fields")
