@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crnn.functional import backward, forward, init_params
 from harness import assert_results_close, crnn_run, layout_for, random_problem, reference
@@ -43,7 +45,6 @@ def test_step_by_step_with_carried_state_equals_whole_sequence(cell, hidden_size
     """Forward one step at a time carrying the state, then backward chaining dh0 -> dh_n."""
     net = Net(cell[0], 2, hidden_sizes, False, cell[1])
     p = random_problem(net, T=4, B=2, init=True, seed=7)
-    lstm = net.cell == "lstm"
     layout = layout_for(net)
     whole = crnn_run(p)
 
@@ -60,7 +61,7 @@ def test_step_by_step_with_carried_state_equals_whole_sequence(cell, hidden_size
         dX_t, dh, dc, grad_t = backward(caches[t], p.dY[t:t + 1], dh, dc)
         np.testing.assert_allclose(dX_t[0], whole["dX"][t], rtol=RTOL64, atol=ATOL64)
         grad = grad + grad_t
-    assert_results_close(dict(dh0=dh, dc0=dc if lstm else None, grad=grad),
+    assert_results_close(dict(dh0=dh, dc0=dc, grad=grad),
                          dict(dh0=whole["dh0"], dc0=whole["dc0"], grad=whole["grad"]),
                          1e-11, ATOL64)
 
@@ -230,3 +231,23 @@ def test_dropout_acts_between_layers_only(cell):
     expected = reference(p)
     assert_results_close(dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]),
                          RTOL64, ATOL64)
+
+
+@st.composite
+def problems(draw):
+    """Random architectures, shapes, lengths, initial states and truncations."""
+    cell = draw(st.sampled_from([("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]))
+    hidden_sizes = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=3)))
+    net = Net(cell[0], draw(st.integers(1, 5)), hidden_sizes, draw(st.booleans()), cell[1])
+    T, B = draw(st.integers(1, 7)), draw(st.integers(1, 5))
+    p = random_problem(net, T, B, init=draw(st.booleans()), seed=draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        p.lengths = np.array(draw(st.lists(st.integers(1, T), min_size=B, max_size=B)))
+    return p, draw(st.one_of(st.none(), st.integers(1, T + 1)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_matches_reference_on_random_problems(problem):
+    p, truncate = problem
+    assert_results_close(crnn_run(p, truncate), reference(p, truncate), RTOL64, ATOL64)
