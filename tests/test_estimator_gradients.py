@@ -27,8 +27,7 @@ def _problem(pattern, classifier, seed=0):
         y = rng.integers(0, 3, size=3) if classifier else rng.normal(size=(3, 2))
     else:
         steps = lengths if pattern == "seq2seq" else [3, 1, 2]
-        y = [rng.integers(0, 3, size=n) if classifier else rng.normal(size=(n, 2))
-             for n in steps]
+        y = [rng.integers(0, 3, size=n) if classifier else rng.normal(size=(n, 2)) for n in steps]
     return X, y
 
 
@@ -48,8 +47,15 @@ def _numerical_gradient(f, params, indices=None, eps=1e-6):
 @pytest.mark.parametrize(("cell", "bidirectional"), [("lstm", True), ("gru", False)])
 def test_training_gradient_matches_finite_differences(pattern, classifier, cell, bidirectional):
     Estimator = RNNClassifier if classifier else RNNRegressor
-    est = Estimator(pattern=pattern, cell=cell, bidirectional=bidirectional,
-                    hidden_layer_sizes=(3, 2), dtype="float64", max_iter=1, random_state=0)
+    est = Estimator(
+        pattern=pattern,
+        cell=cell,
+        bidirectional=bidirectional,
+        hidden_layer_sizes=(3, 2),
+        dtype="float64",
+        max_iter=1,
+        random_state=0,
+    )
     X, y = _problem(pattern, classifier)
     weights = np.array([1.0, 0.5, 2.0])
     est.fit(X, y, sample_weight=weights)

@@ -124,10 +124,12 @@ def test_auto_pattern_from_lists():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dtypes_train_end_to_end(dtype):
     X, y, labels = _sequences()
-    reg = RNNRegressor(dtype=dtype, hidden_layer_sizes=(8,), max_iter=30,
-                       learning_rate_init=1e-2, random_state=0).fit(X, y)
-    clf = RNNClassifier(dtype=dtype, hidden_layer_sizes=(8,), max_iter=30,
-                        learning_rate_init=1e-2, random_state=0).fit(X, labels[:, -1])
+    reg = RNNRegressor(
+        dtype=dtype, hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
+    ).fit(X, y)
+    clf = RNNClassifier(
+        dtype=dtype, hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
+    ).fit(X, labels[:, -1])
     assert reg.params_.dtype == np.dtype(dtype) == clf.params_.dtype
     assert reg.loss_curve_[-1] < 0.5 * reg.loss_curve_[0]
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
@@ -137,8 +139,7 @@ def test_dtypes_train_end_to_end(dtype):
 
 def test_float32_and_float64_agree_at_initialisation():
     X, y, _ = _sequences()
-    params = dict(hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
-                  random_state=0)
+    params = dict(hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12, random_state=0)
     single = RNNRegressor(dtype="float32", **params).fit(X, y)
     double = RNNRegressor(dtype="float64", **params).fit(X, y)
     np.testing.assert_allclose(single.predict(X), double.predict(X), rtol=1e-4, atol=1e-5)
@@ -159,8 +160,13 @@ def test_fitted_attributes():
 
 def test_random_state_makes_fits_reproducible():
     X, y, _ = _sequences()
-    params = dict(dropout=0.3, hidden_layer_sizes=(8, 8), max_iter=3, early_stopping=True,
-                  validation_fraction=0.25)
+    params = dict(
+        dropout=0.3,
+        hidden_layer_sizes=(8, 8),
+        max_iter=3,
+        early_stopping=True,
+        validation_fraction=0.25,
+    )
     a = RNNRegressor(random_state=3, **params).fit(X, y)
     b = RNNRegressor(random_state=3, **params).fit(X, y)
     c = RNNRegressor(random_state=4, **params).fit(X, y)
@@ -236,8 +242,9 @@ def test_sample_weight_selects_what_is_learned():
     X2 = np.concatenate([X, X])
     y2 = np.concatenate([y, 1 - y])
     weights = np.concatenate([np.ones(120), np.full(120, 0.01)])
-    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2,
-                        random_state=0)
+    clf = RNNClassifier(
+        hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
+    )
     assert clf.fit(X2, y2, sample_weight=weights).score(X, y) > 0.9
     assert clf.fit(X2, y2, sample_weight=weights[::-1]).score(X, 1 - y) > 0.9
 
@@ -258,8 +265,7 @@ def test_class_weight_balanced_favours_the_rare_class():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5, 1))
     y = (X[:, :, 0].mean(axis=1) > 0.6).astype(int)  # about 10% positives
-    params = dict(hidden_layer_sizes=(8,), max_iter=15, learning_rate_init=1e-2,
-                  random_state=0)
+    params = dict(hidden_layer_sizes=(8,), max_iter=15, learning_rate_init=1e-2, random_state=0)
     plain = RNNClassifier(**params).fit(X, y)
     balanced = RNNClassifier(class_weight="balanced", **params).fit(X, y)
     as_dict = RNNClassifier(class_weight={1: 9.0}, **params).fit(X, y)
@@ -279,9 +285,16 @@ def test_early_stopping_restores_the_best_weights():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5, 1))
     y = X[:, -1, 0] + rng.normal(scale=1.0, size=60)  # small and noisy: it overfits
-    params = dict(hidden_layer_sizes=(16,), learning_rate_init=3e-2, early_stopping=True,
-                  validation_fraction=0.3, n_iter_no_change=5, batch_size=8, alpha=0,
-                  random_state=0)
+    params = dict(
+        hidden_layer_sizes=(16,),
+        learning_rate_init=3e-2,
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=5,
+        batch_size=8,
+        alpha=0,
+        random_state=0,
+    )
     reg = RNNRegressor(max_iter=60, **params).fit(X, y)
     curve = reg.validation_loss_curve_
     best_epoch = int(np.argmin(curve)) + 1
@@ -294,8 +307,15 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_adaptive_learning_rate_reduces_on_plateau(capsys):
     X, y, _ = _sequences()
-    reg = RNNRegressor(learning_rate="adaptive", n_iter_no_change=1, tol=1e3, verbose=True,
-                       hidden_layer_sizes=(4,), max_iter=8, random_state=0).fit(X, y)
+    reg = RNNRegressor(
+        learning_rate="adaptive",
+        n_iter_no_change=1,
+        tol=1e3,
+        verbose=True,
+        hidden_layer_sizes=(4,),
+        max_iter=8,
+        random_state=0,
+    ).fit(X, y)
     out = capsys.readouterr().out
     assert "Epoch 1, loss = " in out
     assert "Setting learning rate to 0.0002" in out
@@ -304,8 +324,14 @@ def test_adaptive_learning_rate_reduces_on_plateau(capsys):
 
 def test_constant_learning_rate_stops_on_plateau(capsys):
     X, y, _ = _sequences()
-    reg = RNNRegressor(n_iter_no_change=2, tol=1e3, verbose=True, hidden_layer_sizes=(4,),
-                       max_iter=50, random_state=0).fit(X, y)
+    reg = RNNRegressor(
+        n_iter_no_change=2,
+        tol=1e3,
+        verbose=True,
+        hidden_layer_sizes=(4,),
+        max_iter=50,
+        random_state=0,
+    ).fit(X, y)
     # As in MLPRegressor: the first epoch improves on nothing, then stopping comes after
     # n_iter_no_change + 1 epochs without improvement.
     assert reg.n_iter_ == 4
@@ -314,8 +340,14 @@ def test_constant_learning_rate_stops_on_plateau(capsys):
 
 def test_diverging_training_stops_and_keeps_finite_weights():
     X, y, _ = _sequences()
-    reg = RNNRegressor(solver="sgd", learning_rate_init=1e12, clip_norm=None, max_iter=20,
-                       hidden_layer_sizes=(8,), random_state=0)
+    reg = RNNRegressor(
+        solver="sgd",
+        learning_rate_init=1e12,
+        clip_norm=None,
+        max_iter=20,
+        hidden_layer_sizes=(8,),
+        random_state=0,
+    )
     with pytest.warns(ConvergenceWarning, match="became NaN or infinite"):
         reg.fit(X * 1e3, y * 1e6)
     assert reg.n_iter_ < 20
@@ -326,8 +358,16 @@ def test_diverging_training_stops_and_keeps_finite_weights():
 
 def test_gradient_clipping_bounds_every_update():
     X, y, _ = _sequences()
-    params = dict(solver="sgd", momentum=0, learning_rate_init=1.0, max_iter=1, batch_size=40,
-                  hidden_layer_sizes=(8,), alpha=0, random_state=0)
+    params = dict(
+        solver="sgd",
+        momentum=0,
+        learning_rate_init=1.0,
+        max_iter=1,
+        batch_size=40,
+        hidden_layer_sizes=(8,),
+        alpha=0,
+        random_state=0,
+    )
     start = RNNRegressor(**{**params, "learning_rate_init": 1e-30}).fit(X, y).params_
     clipped = RNNRegressor(clip_norm=0.5, **params).fit(X, y * 100).params_
     assert np.linalg.norm(clipped.astype(np.float64) - start) == pytest.approx(0.5, rel=1e-3)
@@ -373,8 +413,9 @@ def test_streaming_in_chunks_equals_the_whole_stream(cell):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3, 30, 2))
     y = np.cumsum(X[:, :, 0], axis=1)
-    reg = RNNRegressor(cell=cell, hidden_layer_sizes=(6, 5), dtype="float64", max_iter=3,
-                       random_state=0).fit(X, y)
+    reg = RNNRegressor(
+        cell=cell, hidden_layer_sizes=(6, 5), dtype="float64", max_iter=3, random_state=0
+    ).fit(X, y)
     whole = reg.predict(X)
     pieces, state = [], None
     for start, stop in [(0, 1), (1, 12), (12, 13), (13, 30)]:
@@ -387,9 +428,8 @@ def test_streaming_seq2vec_classifier_with_ragged_chunks():
     X, _, labels = _sequences(n_steps=12)
     clf = RNNClassifier(**SMALL).fit(X, labels[:, -1])
     whole = clf.predict_proba(X[:2])
-    first, state = clf.predict_proba([X[0, :5], X[1, :9]], return_state=True)
-    rest, state = clf.predict_proba([X[0, 5:], X[1, 9:]], initial_state=state,
-                                    return_state=True)
+    _, state = clf.predict_proba([X[0, :5], X[1, :9]], return_state=True)
+    rest, state = clf.predict_proba([X[0, 5:], X[1, 9:]], initial_state=state, return_state=True)
     np.testing.assert_allclose(rest, whole, rtol=1e-5)
     assert isinstance(state, tuple) and len(state[0]) == 1
 
@@ -401,6 +441,14 @@ def test_predict_before_fit():
     for est in (RNNClassifier(), RNNRegressor()):
         with pytest.raises(NotFittedError):
             est.predict(np.zeros((2, 3)))
+
+
+def test_a_failed_fit_leaves_the_estimator_unfitted():
+    reg = RNNRegressor(**SMALL)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        reg.fit(np.zeros((4, 3)), np.zeros(5))  # fails after reading X
+    with pytest.raises(NotFittedError):
+        reg.predict(np.zeros((4, 3)))
 
 
 @pytest.mark.parametrize(

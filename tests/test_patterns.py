@@ -21,7 +21,10 @@ def test_seq2vec_digits_rows_as_steps_lstm():
     X = X.reshape(-1, 8, 8) / 16
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
     clf = RNNClassifier(
-        cell="lstm", hidden_layer_sizes=(48,), learning_rate_init=5e-3, max_iter=30,
+        cell="lstm",
+        hidden_layer_sizes=(48,),
+        learning_rate_init=5e-3,
+        max_iter=30,
         random_state=0,
     )
     clf.fit(X_train, y_train)
@@ -39,8 +42,9 @@ def test_seq2seq_forecast_beats_persistence():
     """The next value at every step: half the persistence baseline's error or less."""
     windows = np.lib.stride_tricks.sliding_window_view(_series(6000, seed=0), 41)[::5]
     X, y = windows[:, :-1], windows[:, 1:]
-    reg = RNNRegressor(hidden_layer_sizes=(24,), learning_rate_init=1e-2, max_iter=15,
-                       random_state=0)
+    reg = RNNRegressor(
+        hidden_layer_sizes=(24,), learning_rate_init=1e-2, max_iter=15, random_state=0
+    )
     reg.fit(X[:800], y[:800])
     assert reg.pattern_ == "seq2seq"
     X_test, y_test = X[900:], y[900:]
@@ -57,8 +61,9 @@ def test_seq2seq_tagging_needs_memory(cell):
     symbols = rng.integers(0, 3, size=(400, 12))
     X = np.eye(3)[symbols]
     y = np.concatenate([np.full((400, 1), 3), symbols[:, :-1]], axis=1)  # 3 = "no previous"
-    clf = RNNClassifier(cell=cell, hidden_layer_sizes=(16,), learning_rate_init=1e-2,
-                        max_iter=20, random_state=0)
+    clf = RNNClassifier(
+        cell=cell, hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=20, random_state=0
+    )
     clf.fit(X[:300], y[:300])
     assert clf.pattern_ == "seq2seq"
     proba = clf.predict_proba(X[300:])
@@ -73,8 +78,7 @@ def test_bidirectional_tagging_sees_the_future():
     symbols = rng.integers(0, 2, size=(400, 10))
     X = np.eye(2)[symbols]
     y = np.concatenate([symbols[:, 1:], np.full((400, 1), 2)], axis=1)  # 2 = "no next"
-    params = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=20,
-                  random_state=0)
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=20, random_state=0)
     both = RNNClassifier(bidirectional=True, **params).fit(X[:300], y[:300])
     forward_only = RNNClassifier(**params).fit(X[:300], y[:300])
     assert both.score(X[300:], y[300:]) >= 0.95
@@ -86,8 +90,9 @@ def test_seq2vec_regression_on_variable_length_lists():
     rng = np.random.default_rng(3)
     X = [rng.uniform(-1, 1, size=(n, 1)) for n in rng.integers(3, 16, size=500)]
     y = np.array([x.mean() for x in X])
-    reg = RNNRegressor(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=25,
-                       random_state=0)
+    reg = RNNRegressor(
+        hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=25, random_state=0
+    )
     reg.fit(X[:400], y[:400])
     assert reg.score(X[400:], y[400:]) >= 0.95
 
@@ -97,8 +102,13 @@ def test_vec2seq_generates_sequences_from_vectors():
     rng = np.random.default_rng(4)
     v = rng.uniform(-1, 1, size=(1000, 2))
     y = v[:, :1] * np.sin(0.5 * np.arange(10) + 3 * v[:, 1:])
-    reg = RNNRegressor(pattern="vec2seq", hidden_layer_sizes=(32,), learning_rate_init=1e-2,
-                       max_iter=40, random_state=0)
+    reg = RNNRegressor(
+        pattern="vec2seq",
+        hidden_layer_sizes=(32,),
+        learning_rate_init=1e-2,
+        max_iter=40,
+        random_state=0,
+    )
     reg.fit(v[:800], y[:800])
     assert reg.n_steps_out_ == 10
     assert reg.predict(v[800:]).shape == (200, 10)
@@ -113,8 +123,13 @@ def test_encdec_reverses_variable_length_sequences():
     symbols = [rng.integers(0, 4, size=n) for n in lengths]
     X = [np.eye(4)[s] for s in symbols]
     y = [s[::-1] for s in symbols]
-    clf = RNNClassifier(pattern="encdec", hidden_layer_sizes=(48,), learning_rate_init=1e-2,
-                        max_iter=25, random_state=0)
+    clf = RNNClassifier(
+        pattern="encdec",
+        hidden_layer_sizes=(48,),
+        learning_rate_init=1e-2,
+        max_iter=25,
+        random_state=0,
+    )
     clf.fit(X[:1200], y[:1200])
     predicted = clf.predict(X[1200:], n_steps_out=lengths[1200:])
     assert [len(p) for p in predicted] == list(lengths[1200:])

@@ -16,7 +16,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from crnn._estimators import RNNClassifier, RNNRegressor
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # scikit-learn's own label-type detection casting NaN labels in check_supervised_y_no_nan
+    pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning"),
+]
 
 # scikit-learn's checks pass 2D X, which crnn reads as univariate sequences whose columns
 # are time steps. n_features_in_ is then 1 (one feature per step), and X with another
@@ -90,8 +94,10 @@ def _noisy_sine(n_sequences=120, n_steps=20, seed=0):
 def test_pipeline_with_scaler_on_univariate_sequences():
     X, y = _noisy_sine()
     pipe = make_pipeline(
-        StandardScaler(), RNNRegressor(hidden_layer_sizes=(16,), max_iter=60,
-                                       learning_rate_init=1e-2, random_state=0)
+        StandardScaler(),
+        RNNRegressor(
+            hidden_layer_sizes=(16,), max_iter=60, learning_rate_init=1e-2, random_state=0
+        ),
     )
     pipe.fit(X[:100], y[:100])
     assert pipe.score(X[100:], y[100:]) > 0.9
@@ -113,8 +119,9 @@ def test_grid_search_over_cells():
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_cross_val_score(n_jobs):
     X, y = _blobs()
-    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=20, learning_rate_init=1e-2,
-                        random_state=0)
+    clf = RNNClassifier(
+        hidden_layer_sizes=(8,), max_iter=20, learning_rate_init=1e-2, random_state=0
+    )
     scores = cross_val_score(clf, X[:150], y[:150], cv=3, n_jobs=n_jobs)
     assert scores.shape == (3,)
     assert scores.mean() > 0.8

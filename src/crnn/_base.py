@@ -328,6 +328,10 @@ class BaseRNN(BaseEstimator, ABC):
     def _feedback(self, outputs):
         """Outputs ``(N, k)`` of one decoder step as the input of the next one."""
 
+    @abstractmethod
+    def _predictions(self, outputs):
+        """Outputs ``(..., k)`` as what ``predict`` returns (labels, or float64 values)."""
+
     # ----------------------------------------------------------------- validation
 
     def _hidden_sizes(self):
@@ -367,7 +371,6 @@ class BaseRNN(BaseEstimator, ABC):
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-
 
     def _compute_dtype(self, reset):
         return np.dtype(self.dtype) if reset else self.params_.dtype
@@ -449,6 +452,7 @@ class BaseRNN(BaseEstimator, ABC):
             )
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
+        self._hidden_sizes()
         reset = not hasattr(self, "params_") or (not self.warm_start and not incremental)
         if not reset and self.pattern not in ("auto", self.pattern_):
             raise ValueError(
@@ -524,9 +528,7 @@ class BaseRNN(BaseEstimator, ABC):
             return SGD(
                 self.params_, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )
-        return Adam(
-            self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
-        )
+        return Adam(self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _split_validation(self, data):
         n = len(data)
@@ -826,11 +828,7 @@ class BaseRNN(BaseEstimator, ABC):
         steps = np.asarray(n_steps_out)
         if steps.ndim == 0:
             steps = np.full(n, steps)
-        if (
-            steps.shape != (n,)
-            or steps.dtype.kind not in "iu"
-            or (steps < 1).any()
-        ):
+        if steps.shape != (n,) or steps.dtype.kind not in "iu" or (steps < 1).any():
             raise ValueError(
                 "n_steps_out must be a positive int or an array of n_sequences="
                 f"{n} positive ints, got {n_steps_out!r}."
@@ -914,6 +912,10 @@ class BaseRNN(BaseEstimator, ABC):
             self._predictions(out.swapaxes(0, 1)[mask]),
             sample_weight=np.broadcast_to(sample_weight[:, np.newaxis], mask.shape)[mask],
         )
+
+    def __sklearn_is_fitted__(self):
+        # A fit that failed validation may have set n_features_in_ or classes_ already.
+        return hasattr(self, "params_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

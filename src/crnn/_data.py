@@ -20,7 +20,7 @@ Targets of the per-step patterns follow the same rules (:func:`pad_targets`).
 import numpy as np
 from sklearn.utils.validation import check_array
 
-__all__ = ["check_sequences", "check_vectors", "pad_targets", "unpad", "is_ragged"]
+__all__ = ["check_sequences", "check_vectors", "is_ragged", "pad_targets", "unpad"]
 
 
 def is_ragged(seq):
@@ -60,9 +60,7 @@ def check_sequences(X, *, dtype, name="X"):
     """
     if is_ragged(X):
         return _check_ragged(X, dtype, name)
-    X = check_array(
-        X, dtype=dtype, allow_nd=True, ensure_all_finite="allow-nan", input_name=name
-    )
+    X = check_array(X, dtype=dtype, allow_nd=True, ensure_all_finite="allow-nan", input_name=name)
     if X.ndim == 2:
         X = X[:, :, np.newaxis]
     elif X.ndim != 3:
@@ -73,8 +71,7 @@ def check_sequences(X, *, dtype, name="X"):
     n_sequences, n_steps, n_features = X.shape
     if n_steps == 0 or n_features == 0:
         raise ValueError(
-            f"{name} has shape {X.shape}: every sequence needs at least one step "
-            "and one feature."
+            f"{name} has shape {X.shape}: every sequence needs at least one step and one feature."
         )
     nan = np.isnan(X)
     if not nan.any():
@@ -204,9 +201,7 @@ def pad_targets(y, n_sequences, *, lengths=None, nan_padding=False):
         items = None
     n_y = len(items) if items is not None else y.shape[0]
     if n_y != n_sequences:
-        raise ValueError(
-            f"y holds {n_y} sequences but X holds {n_sequences}; they must match."
-        )
+        raise ValueError(f"y holds {n_y} sequences but X holds {n_sequences}; they must match.")
     if items is None:
         return _pad_array_targets(y, lengths, nan_padding)
     return _pad_ragged_targets(items, lengths)

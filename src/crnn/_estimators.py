@@ -469,9 +469,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(
-            X, n_steps_out, initial_state, return_state
-        )
+        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
         return self._finish(self._predictions(out), out_lengths, state, return_state)
 
     def predict_proba(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
@@ -499,9 +497,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(
-            X, n_steps_out, initial_state, return_state
-        )
+        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
         proba = softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
         return self._finish(proba, out_lengths, state, return_state)
 
@@ -741,9 +737,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(
-            X, n_steps_out, initial_state, return_state
-        )
+        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
         return self._finish(self._predictions(out), out_lengths, state, return_state)
 
     def score(self, X, y, sample_weight=None):

@@ -85,11 +85,7 @@ class Adam:
         np.multiply(grad, grad, out=tmp)
         tmp *= 1 - self.beta_2
         v += tmp
-        step = (
-            self.learning_rate
-            * np.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
-        )
+        step = self.learning_rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
         np.sqrt(v, out=tmp)
         tmp += self.epsilon
         np.divide(m, tmp, out=tmp)
