@@ -233,6 +233,29 @@ def test_non_finite_values_propagate_without_the_check(lstm):
     assert np.all(np.isfinite(Y[:, [0, 2]]))
 
 
+def test_padding_may_hold_nan(lstm):
+    # Steps past a sequence's length are never read, so NaN padding passes the check and
+    # changes nothing; NaN inside a sequence does not pass.
+    layout, p = lstm
+    X, dY = p.X.copy(), p.dY.copy()
+    short = int(np.argmin(p.lengths))
+    X[p.lengths[short]:, short] = np.nan
+    dY[p.lengths[short]:, short] = np.nan
+    assert_same(run(layout, p, X=X, dY=dY), run(layout, p))
+    X[p.lengths[short] - 1, short, 0] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or infinity within"):
+        run(layout, p, X=X)
+    dY[p.lengths[short] - 1, short, 0] = np.inf
+    with pytest.raises(ValueError, match="dY contains NaN or infinity within"):
+        run(layout, p, dY=dY)
+
+
+def test_non_native_byte_order_is_accepted(lstm):
+    layout, p = lstm
+    swapped = p.X.astype(p.X.dtype.newbyteorder(">" if p.X.dtype.byteorder != ">" else "<"))
+    assert_same(run(layout, p, X=swapped), run(layout, p))
+
+
 @pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5])
 def test_bad_dropout(lstm, dropout):
     layout, p = lstm

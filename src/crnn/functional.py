@@ -235,7 +235,8 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     params : ndarray of shape (layout.n_params,), float32 or float64
         The flat parameters; X, h0 and c0 must have the same dtype.
     X : ndarray of shape (T, B, layout.input_size)
-        The sequences, time-major. Steps past a sequence's length are ignored.
+        The sequences, time-major. Steps past a sequence's length are never read (they may
+        hold anything, NaN included).
     lengths : array-like of int of shape (B,), default=None
         Steps of each sequence, in ``[1, T]``, in any order; None means every sequence has T.
     h0, c0 : list of ndarray of shape (num_directions, B, H_l), default=None
@@ -248,7 +249,8 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     keep_cache : bool, default=True
         Keep what ``backward`` needs; False saves memory at prediction time.
     check_finite : bool, default=True
-        Refuse NaN or infinite values in params, X, h0 and c0 (ValueError). Turning it off
+        Refuse NaN or infinite values in params, h0, c0 and X within each sequence's length
+        (ValueError). Turning it off
         saves a pass over the data; non-finite values then propagate to the outputs.
 
     Returns
@@ -265,7 +267,7 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     """
     params = _check_params(layout, params, check_finite)
     dtype = params.dtype
-    X = _check_array(X, "X", 3, dtype, check_finite)
+    X = _check_array(X, "X", 3, dtype, check_finite=False)
     T, B, I = X.shape
     if T == 0 or B == 0:
         raise ValueError(f"X must hold at least one sequence of at least one step, got shape "
@@ -274,6 +276,8 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
         raise ValueError(f"X has {I} features per step but the layout expects "
                          f"input_size={layout.input_size}")
     lengths = _check_lengths(lengths, T, B)
+    if check_finite:
+        _check_finite_steps(X, lengths, "X")
     h0 = _check_states(layout, h0, "h0", B, dtype, check_finite)
     if c0 is not None and layout.cell != "lstm":
         raise ValueError(f"c0 is the LSTM's cell state; a {layout.cell!r} cell has none")
@@ -380,10 +384,12 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
     elif not _is_positive_int(truncate):
         raise ValueError(f"truncate must be None or a positive int, got {truncate!r}")
     if dY is not None:
-        dY = _check_array(dY, "dY", 3, dtype, check_finite=True)
+        dY = _check_array(dY, "dY", 3, dtype, check_finite=False)
         if dY.shape != (T, B, layout.output_size):
             raise ValueError(f"dY must have Y's shape {(T, B, layout.output_size)}, "
                              f"got {dY.shape}")
+        # cache.lengths are sorted; the caller's order is the inverse permutation of it
+        _check_finite_steps(dY, lengths if order is None else lengths[np.argsort(order)], "dY")
     dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, True)
     if dc_n is not None and layout.cell != "lstm":
         raise ValueError(f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has "
@@ -461,6 +467,8 @@ def _check_params(layout, params, check_finite):
 def _check_array(a, name, ndim, dtype, check_finite):
     """An ndarray of a float dtype (equal to ``dtype`` if given) with ``ndim`` dimensions."""
     a = np.asarray(a)
+    if a.dtype.kind == "f" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
                         f"convert it with .astype(np.float32) or .astype(np.float64)")
@@ -472,6 +480,16 @@ def _check_array(a, name, ndim, dtype, check_finite):
     if check_finite and not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return a
+
+
+def _check_finite_steps(a, lengths, name):
+    """Refuse NaN or inf at the steps a sequence has; padding may hold anything (NaN too)."""
+    if lengths.min() == a.shape[0]:
+        finite = np.isfinite(a).all()
+    else:
+        finite = np.isfinite(a[np.arange(a.shape[0])[:, None] < lengths]).all()
+    if not finite:
+        raise ValueError(f"{name} contains NaN or infinity within the sequences' lengths")
 
 
 def _check_lengths(lengths, T, B):
