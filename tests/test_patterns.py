@@ -39,7 +39,7 @@ def _series(n_steps, seed):
 
 
 def test_seq2seq_forecast_beats_persistence():
-    """The next value at every step: half the persistence baseline's error or less."""
+    """The next value at every step: a quarter of the persistence baseline's error or less."""
     windows = np.lib.stride_tricks.sliding_window_view(_series(6000, seed=0), 41)[::5]
     X, y = windows[:, :-1], windows[:, 1:]
     reg = RNNRegressor(
@@ -51,7 +51,7 @@ def test_seq2seq_forecast_beats_persistence():
     # Skip the first steps, where the network has seen too little of the series.
     model_mse = np.mean((reg.predict(X_test)[:, 5:] - y_test[:, 5:]) ** 2)
     persistence_mse = np.mean((X_test[:, 5:] - y_test[:, 5:]) ** 2)
-    assert model_mse < 0.5 * persistence_mse
+    assert model_mse < 0.25 * persistence_mse
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
