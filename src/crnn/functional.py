@@ -48,7 +48,7 @@ from sklearn.utils import check_random_state
 
 from . import _kernels
 
-__all__ = ["RNNLayout", "init_params", "forward", "backward"]
+__all__ = ["RNNLayout", "Stream", "init_params", "forward", "backward"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -438,6 +438,112 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
         dh0 = [h[:, inverse] for h in dh0]
         dc0 = None if dc0 is None else [c[:, inverse] for c in dc0]
     return dX, dh0, dc0, grad
+
+
+class Stream:
+    """Run a one-way recurrent stack one step at a time, carrying its state between calls.
+
+    For online prediction with low latency: everything ``forward`` checks and allocates per
+    call is done once here, so a step costs little more than its arithmetic. Feeding a
+    sequence step by step gives the same outputs as ``forward`` on the whole sequence.
+
+    Parameters
+    ----------
+    layout : RNNLayout
+        Must not be bidirectional: a reverse direction needs the whole sequence.
+    params : ndarray of shape (layout.n_params,)
+        Copied: later changes to the array do not affect the stream.
+    batch_size : int, default=1
+        Number of independent streams advanced together.
+    h0, c0 : list of ndarray of shape (1, batch_size, H_l), default=None
+        Initial states, as in ``forward``; None means zeros.
+    check_finite : bool, default=True
+        Refuse NaN or infinity in params, the initial states and every step's input.
+
+    Examples
+    --------
+    >>> layout = RNNLayout("gru", input_size=2, hidden_sizes=(4,))
+    >>> stream = Stream(layout, init_params(layout, random_state=0))
+    >>> for x in np.ones((3, 1, 2)):      # three steps of one stream
+    ...     y = stream.step(x)               # (batch_size, output_size)
+    >>> y.shape, stream.state[0][0].shape
+    ((1, 4), (1, 1, 4))
+    """
+
+    def __init__(self, layout, params, batch_size=1, h0=None, c0=None, check_finite=True):
+        if not isinstance(layout, RNNLayout):
+            raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
+        if layout.bidirectional:
+            raise ValueError("a bidirectional stack cannot run step by step (its reverse "
+                             "direction needs the whole sequence); use forward()")
+        if not _is_positive_int(batch_size):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        params = _check_params(layout, params, check_finite).copy()
+        self.layout, self.batch_size, self.check_finite = layout, int(batch_size), check_finite
+        self._dtype = params.dtype
+        self._cell = layout._kernel_cell
+        self._views = [v[0] for v in layout.views(params)]
+        self._lengths = np.ones(self.batch_size, dtype=np.intc)
+        self._x = np.empty((1, self.batch_size, layout.input_size), dtype=self._dtype)
+        self._y = [np.zeros((1, self.batch_size, H), dtype=self._dtype)
+                   for H in layout.hidden_sizes]
+        self._h = [np.zeros((self.batch_size, H), dtype=self._dtype)
+                   for H in layout.hidden_sizes]
+        self._c = ([np.zeros_like(h) for h in self._h] if layout.cell == "lstm"
+                   else [None] * layout.num_layers)
+        sizes = [_kernels.buffer_sizes(self._cell, 1, self.batch_size,
+                                       layout.layer_input_size(layer), H)
+                 for layer, H in enumerate(layout.hidden_sizes)]
+        self._reserve = np.empty(max(r for r, _ in sizes), dtype=self._dtype)
+        self._workspace = np.empty(max(w for _, w in sizes), dtype=self._dtype)
+        self.reset(h0, c0)
+
+    def reset(self, h0=None, c0=None):
+        """Start over from the given initial states (None: zeros)."""
+        layout, B = self.layout, self.batch_size
+        h0 = _check_states(layout, h0, "h0", B, self._dtype, self.check_finite)
+        if c0 is not None and layout.cell != "lstm":
+            raise ValueError(f"c0 is the LSTM's cell state; a {layout.cell!r} cell has none")
+        c0 = _check_states(layout, c0, "c0", B, self._dtype, self.check_finite)
+        for layer in range(layout.num_layers):
+            self._h[layer][...] = 0 if h0 is None else h0[layer][0]
+            if self._c[layer] is not None:
+                self._c[layer][...] = 0 if c0 is None else c0[layer][0]
+
+    @property
+    def state(self):
+        """(h, c): lists with one (1, batch_size, H_l) array per layer (c: LSTM, else None);
+        copies, and valid as ``h0``/``c0`` of ``forward`` or ``reset``."""
+        h = [x[None].copy() for x in self._h]
+        c = [x[None].copy() for x in self._c] if self.layout.cell == "lstm" else None
+        return h, c
+
+    def step(self, x):
+        """Advance every stream by one step.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch_size, layout.input_size)
+
+        Returns
+        -------
+        y : ndarray of shape (batch_size, layout.output_size)
+            The last layer's new state (a new array).
+        """
+        x = _check_array(x, "x", 2, self._dtype, self.check_finite)
+        if x.shape != self._x.shape[1:]:
+            raise ValueError(f"x must have shape {self._x.shape[1:]} (batch_size, input_size), "
+                             f"got {x.shape}")
+        self._x[0] = x
+        layer_input = self._x
+        for v, y, h, c in zip(self._views, self._y, self._h, self._c):
+            # h and c serve as both the initial and the final state: the kernel copies h0
+            # into hn first, a no-op when they are one buffer.
+            _kernels.forward(self._cell, layer_input, self._lengths, v["W_x"], v["W_h"], v["b"],
+                             v.get("b_hn"), h, c, y, 0, h, c, self._reserve, self._workspace,
+                             False)
+            layer_input = y
+        return layer_input[0].copy()
 
 
 def _is_positive_int(value):

@@ -1,0 +1,75 @@
+"""functional.Stream: step by step with carried state equals forward over the whole sequence."""
+import numpy as np
+import pytest
+
+from crnn.functional import RNNLayout, Stream, forward, init_params
+
+
+def _setup(cell, nonlinearity="tanh", dtype=np.float64, B=3, T=7):
+    layout = RNNLayout(cell, 4, (5, 3), nonlinearity=nonlinearity)
+    params = init_params(layout, random_state=1, dtype=dtype)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(T, B, 4)).astype(dtype)
+    h0 = [rng.normal(size=(1, B, H)).astype(dtype) for H in layout.hidden_sizes]
+    c0 = [rng.normal(size=(1, B, H)).astype(dtype) for H in layout.hidden_sizes]
+    return layout, params, X, h0, c0 if cell == "lstm" else None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_steps_equal_whole_sequence(cell, dtype):
+    name, nonlinearity = cell
+    layout, params, X, h0, c0 = _setup(name, nonlinearity, dtype)
+    Y, (h_n, c_n), _ = forward(layout, params, X, h0=h0, c0=c0, keep_cache=False)
+    stream = Stream(layout, params, batch_size=X.shape[1], h0=h0, c0=c0)
+    steps = np.stack([stream.step(x) for x in X])
+    np.testing.assert_array_equal(steps, Y)
+    h, c = stream.state
+    for a, b in zip(h, h_n):
+        np.testing.assert_array_equal(a, b)
+    if name == "lstm":
+        for a, b in zip(c, c_n):
+            np.testing.assert_array_equal(a, b)
+    else:
+        assert c is None
+
+
+def test_state_resumes_forward_and_reset_starts_over():
+    layout, params, X, h0, c0 = _setup("lstm")
+    stream = Stream(layout, params, batch_size=3)
+    first = [stream.step(x) for x in X[:4]]
+    h, c = stream.state
+    Y_rest, _, _ = forward(layout, params, X[4:], h0=h, c0=c, keep_cache=False)
+    np.testing.assert_array_equal(np.stack([stream.step(x) for x in X[4:]]), Y_rest)
+    stream.reset()
+    np.testing.assert_array_equal(np.stack([stream.step(x) for x in X[:4]]), np.stack(first))
+
+
+def test_params_are_copied():
+    layout, params, X, _, _ = _setup("gru")
+    stream = Stream(layout, params, batch_size=3)
+    expected = stream.step(X[0])
+    params[:] = 0
+    stream.reset()
+    np.testing.assert_array_equal(stream.step(X[0]), expected)
+
+
+def test_bad_use_is_refused():
+    layout, params, X, _, _ = _setup("gru")
+    bi = RNNLayout("gru", 4, (5,), bidirectional=True)
+    with pytest.raises(ValueError, match="bidirectional"):
+        Stream(bi, init_params(bi))
+    with pytest.raises(ValueError, match="batch_size"):
+        Stream(layout, params, batch_size=0)
+    stream = Stream(layout, params, batch_size=3)
+    with pytest.raises(ValueError, match=r"x must have shape \(3, 4\)"):
+        stream.step(X[0, :2])
+    with pytest.raises(ValueError, match="2 dimensions"):
+        stream.step(X[:2])
+    with pytest.raises(TypeError, match="float64"):
+        stream.step(X[0].astype(np.float32))
+    bad = X[0].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        stream.step(bad)
+    with pytest.raises(ValueError, match="c0 is the LSTM"):
+        stream.reset(c0=[np.zeros((1, 3, 5)), np.zeros((1, 3, 3))])
