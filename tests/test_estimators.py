@@ -198,6 +198,9 @@ def test_partial_fit_continues_a_fit_and_keeps_classes():
     assert not np.array_equal(before, clf.params_)
     with pytest.raises(ValueError, match="not among classes_"):
         clf.partial_fit(X[:10], np.full(10, 7))
+    online = RNNClassifier(**SMALL).partial_fit(X, labels[:, -1], classes=[0, 1, 2])
+    assert online.predict_proba(X).shape == (40, 3)
+    online.partial_fit(X[:5], np.full(5, 2))  # a class first seen in a later call
 
 
 def test_partial_fit_uses_sample_weight():

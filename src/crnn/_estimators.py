@@ -339,10 +339,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     def _encode_labels(self, labels, reset, classes):
         """Class codes of ``labels``; sets ``classes_`` on a first ``fit``."""
         check_classification_targets(labels)
-        if reset and classes is None:
+        if reset and classes is None:  # partial_fit set classes_ from its classes= already
             self.classes_ = np.unique(labels)
-        elif reset:
-            self.classes_ = np.unique(classes)
         unknown = ~np.isin(labels, self.classes_)
         if unknown.any():
             raise ValueError(
@@ -426,7 +424,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             Targets, as for ``fit``; the pattern is fixed by the first call.
         classes : array-like of shape (n_classes,), default=None
             Every class that any call will see. Required on the first call
-            (unless the model was fitted by ``fit``), ignored-if-equal after.
+            (unless the model was fitted by ``fit``); later calls may omit it
+            or must repeat the same classes.
         sample_weight : array-like of shape (n_sequences,), default=None
             Weight of each sequence; None for equal weights.
 
@@ -443,7 +442,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             )
         _check_partial_fit_first_call(self, classes)
         first = not hasattr(self, "params_")
-        return self._fit(X, y, sample_weight, incremental=True, classes=classes if first else None)
+        return self._fit(
+            X, y, sample_weight, incremental=True, classes=self.classes_ if first else None
+        )
 
     def predict(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
         """Predict class labels.
