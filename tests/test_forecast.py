@@ -259,6 +259,14 @@ def test_predict_before_fit_raises():
         RNNForecaster().predict(np.zeros(20))
 
 
+def test_the_network_always_maps_a_window_to_a_vector():
+    # With horizon == window, pattern="auto" would read the targets as per-step (seq2seq).
+    forecaster = RNNForecaster(fast_regressor(max_iter=1), window=4, horizon=4)
+    assert forecaster.fit(np.sin(np.arange(30.0))).regressor_.pattern_ == "seq2vec"
+    with pytest.raises(ValueError, match="pattern='seq2vec'; its regressor has pattern='seq2seq'"):
+        RNNForecaster(fast_regressor(pattern="seq2seq")).fit(np.zeros(30))
+
+
 def test_invalid_parameters_raise_at_fit():
     with pytest.raises(ValueError, match="window"):
         RNNForecaster(window=0).fit(np.zeros(20))

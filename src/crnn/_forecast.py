@@ -12,7 +12,7 @@ forecasting).
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -98,6 +98,14 @@ def make_windows(series, window, horizon=1):
         2D, contains NaN or infinity, or if the series have different numbers
         of columns.
 
+    Notes
+    -----
+    To fit an :class:`~crnn.RNNRegressor` on these windows yourself (as
+    :class:`RNNForecaster` does), give it each target as one vector,
+    ``y.reshape(len(y), -1)``, and ``pattern="seq2vec"``: with
+    ``pattern="auto"``, targets as long as the window would read as one target
+    per input step, and 3D targets as target sequences.
+
     Examples
     --------
     >>> import numpy as np
@@ -115,7 +123,7 @@ def make_windows(series, window, horizon=1):
     arrays = _check_series_list(series)
     for i, array in enumerate(arrays):
         if array.shape[0] < window + horizon:
-            where = f"series[{i}]" if len(arrays) > 1 or _is_list_of_series(series) else "series"
+            where = f"series[{i}]" if _is_list_of_series(series) else "series"
             raise ValueError(
                 f"{where} has {array.shape[0]} steps; windows of {window} steps with a horizon "
                 f"of {horizon} need at least {window + horizon}."
@@ -192,9 +200,9 @@ class RNNForecaster(BaseEstimator):
     >>> from crnn import RNNForecaster, RNNRegressor
     >>> t = np.arange(400)
     >>> series = 20 + 5 * np.sin(2 * np.pi * t / 7) + t / 100
-    >>> forecaster = RNNForecaster(RNNRegressor(max_iter=30, random_state=0), window=14)
-    >>> forecaster.fit(series[:300])  # doctest: +SKIP
-    >>> forecaster.predict(series[:300], steps=7).shape  # doctest: +SKIP
+    >>> regressor = RNNRegressor(cell="gru", max_iter=30, random_state=0)
+    >>> forecaster = RNNForecaster(regressor, window=14).fit(series[:300])
+    >>> forecaster.predict(series[:300], steps=7).shape
     (7,)
     """
 
@@ -211,6 +219,7 @@ class RNNForecaster(BaseEstimator):
         self.horizon = horizon
         self.scale = scale
 
+    @_fit_context(prefer_skip_nested_validation=False)  # the regressor validates itself at fit
     def fit(self, series):
         """Learn to forecast ``series`` from its past ``window`` steps.
 
@@ -227,7 +236,6 @@ class RNNForecaster(BaseEstimator):
         self : RNNForecaster
             The fitted forecaster.
         """
-        self._validate_params()
         arrays = _check_series_list(series)
         stacked = np.concatenate(arrays)
         if self.scale:
@@ -299,11 +307,9 @@ class RNNForecaster(BaseEstimator):
 
     def _last_windows(self, series):
         """The last ``window`` steps of each history as (n_histories, window, n_series_)."""
+        single = False
         if _is_list_of_series(series):
-            histories, single = (
-                [_check_series(s, f"series[{i}]") for i, s in enumerate(series)],
-                False,
-            )
+            histories = [_check_series(s, f"series[{i}]") for i, s in enumerate(series)]
         else:
             array = check_array(
                 series, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="series"
@@ -312,10 +318,9 @@ class RNNForecaster(BaseEstimator):
             if not (single or array.ndim == self.series_ndim_ + 1):
                 raise ValueError(self._shape_message(array.shape))
             histories = [array] if single else list(array)
+        step_shape = () if self.series_ndim_ == 1 else (self.n_series_,)
         for history in histories:
-            if history.ndim != self.series_ndim_ or history.shape[1:] != (self.n_series_,) * (
-                self.series_ndim_ - 1
-            ):
+            if history.shape[1:] != step_shape:
                 raise ValueError(self._shape_message(history.shape))
             if history.shape[0] < self.window:
                 raise ValueError(
