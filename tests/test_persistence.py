@@ -1,6 +1,7 @@
 """Tests of crnn.save / crnn.load: exact round trips, no pickle, damaged files refused."""
 
 import errno
+import io
 import json
 import os
 import pickle
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 class StandIn(RegressorMixin, BaseEstimator):
     """A small estimator whose fitted state uses every kind of value the format supports."""
 
-    def __init__(self, hidden=3, dtype=np.float32, scale=1.0, random_state=None, inner=None):
+    def __init__(self, hidden=3, dtype="float32", scale=1.0, random_state=None, inner=None):
         self.hidden = hidden
         self.dtype = dtype
         self.scale = scale
@@ -118,9 +119,9 @@ def test_round_trip_is_exact(saved, data):
 
 def test_unfitted_round_trip(tmp_path):
     path = tmp_path / "unfitted.npz"
-    save(StandIn(hidden=7, dtype=np.dtype("float64")), path)
+    save(StandIn(hidden=7, dtype="float64"), path)
     loaded = load(path)
-    assert loaded.get_params() == StandIn(hidden=7, dtype=np.dtype("float64")).get_params()
+    assert loaded.get_params() == StandIn(hidden=7, dtype="float64").get_params()
     assert not hasattr(loaded, "coef_")
 
 
@@ -214,11 +215,9 @@ def test_replaced_array_is_refused(saved):
         load(saved)
 
 
-def npy_bytes(array):
-    import io
-
+def npy_bytes(array, allow_pickle=False):
     buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    np.lib.format.write_array(buffer, array, allow_pickle=allow_pickle)
     return buffer.getvalue()
 
 
@@ -287,6 +286,19 @@ def test_pickle_and_other_files_are_refused_without_running_them(tmp_path, monke
     np.savez(path, x=np.array([Payload()], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="it has no metadata.json"):
         load(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_pickled_array_member_is_refused_without_running_it(saved, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def plant(members):
+        members["a0.npy"] = npy_bytes(np.array([Payload()], dtype=object), allow_pickle=True)
+        return members
+
+    rewrite(saved, plant)
+    with pytest.raises(ValueError, match="its metadata says"):
+        load(saved)
     assert not (tmp_path / "pwned").exists()
 
 

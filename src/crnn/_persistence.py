@@ -29,7 +29,6 @@ File format version 1::
                 | {"__dict__": [[<value>, <value>], ...]}     (key, value pairs)
                 | {"__ndarray__": <array>} | {"__numpy_scalar__": <array>}
                 | {"__object_array__": {"shape": [...], "items": [<value>, ...]}}
-                | {"__dtype__": "<f4"} | {"__numpy_type__": "float32"}
                 | {"__random_state__": <value>}              (get_state() tuple)
                 | <estimator>
     <array>     = {"key": "a0", "dtype": "<f8", "shape": [...], "fortran_order": false,
@@ -145,10 +144,6 @@ class _Encoder:
             return {
                 "__dict__": [[self.value(k, where), self.value(v, where)] for k, v in value.items()]
             }
-        if isinstance(value, np.dtype):
-            return {"__dtype__": value.str}
-        if isinstance(value, type) and issubclass(value, np.generic):
-            return {"__numpy_type__": np.dtype(value).name}
         if isinstance(value, np.random.RandomState):
             return {"__random_state__": self.value(value.get_state(), where)}
         if isinstance(value, BaseEstimator):
@@ -158,7 +153,7 @@ class _Encoder:
         )
 
     def object_array(self, array, where):
-        items = array.ravel(order="K").tolist()
+        items = array.ravel().tolist()
         if not all(isinstance(item, _OBJECT_ITEM_TYPES) for item in items):
             raise TypeError(
                 f"cannot save {where}: object arrays may hold only str, bool, int, float and None."
@@ -246,10 +241,6 @@ class _Decoder:
                 raise self.error("a dictionary has an unhashable key") from None
         if tag == "__object_array__":
             return self.object_array(body)
-        if tag == "__dtype__" and isinstance(body, str):
-            return self.dtype(body)
-        if tag == "__numpy_type__" and isinstance(body, str):
-            return self.dtype(body).type
         if tag == "__random_state__":
             random_state = np.random.RandomState()
             try:
@@ -373,18 +364,22 @@ def _digest(array):
 def save(estimator, path):
     """Save a crnn estimator to a file that can be loaded without pickle.
 
-    The file holds the estimator's class, hyper-parameters and fitted
-    attributes (see :mod:`crnn._persistence` for the format). It is written to a
-    temporary file in the same directory, then renamed over ``path``: a failed
-    save (unwritable directory, full disk, interrupted process) leaves any
-    existing file at ``path`` unchanged.
+    The file is a ``.npz`` archive: every array of the estimator as a ``.npy``
+    member written with ``allow_pickle=False``, and a ``metadata.json`` member
+    with the class, the hyper-parameters, the other fitted attributes, the
+    crnn version and the format version. It is written to a temporary file in
+    the same directory, then renamed over ``path``: a failed save (unwritable
+    directory, full disk, interrupted process) leaves any existing file at
+    ``path`` unchanged.
 
     Parameters
     ----------
     estimator : RNNClassifier, RNNRegressor or RNNForecaster
-        The estimator to save, fitted or not. Private state (names starting
-        with ``"_"``) is not saved: a loaded estimator predicts exactly as the
-        saved one, and further training starts a fresh optimizer.
+        The estimator to save, fitted or not. Its hyper-parameters and its
+        public fitted attributes (names ending in ``"_"``) are saved; private
+        state is not: a loaded estimator predicts exactly like the saved one,
+        and training it further (``partial_fit``, ``warm_start``) starts a
+        fresh optimizer.
     path : str or os.PathLike
         The file to write, used as given (no extension is added; ``.npz`` is
         customary).
@@ -403,10 +398,15 @@ def save(estimator, path):
 
     Examples
     --------
-    >>> import crnn
-    >>> model = crnn.RNNRegressor(max_iter=5).fit(X, y)  # doctest: +SKIP
-    >>> crnn.save(model, "model.npz")  # doctest: +SKIP
-    >>> same = crnn.load("model.npz")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from crnn import RNNRegressor, load, save
+    >>> X = np.random.RandomState(0).standard_normal((20, 5, 2))
+    >>> model = RNNRegressor(max_iter=5, random_state=0).fit(X, X.sum(axis=(1, 2)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(model, path)
+    >>> bool((load(path).predict(X) == model.predict(X)).all())
+    True
     """
     encoder = _Encoder(_estimator_classes())
     document = {
