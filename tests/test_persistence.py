@@ -254,6 +254,16 @@ def test_tampered_metadata_is_refused(saved, change, message):
         load(saved)
 
 
+def test_compressed_members_are_refused(saved):
+    with zipfile.ZipFile(saved) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(saved, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(ValueError, match=r"members \['metadata.json', 'a0.npy'.* are compressed"):
+        load(saved)
+
+
 def test_extra_or_missing_members_are_refused(saved, tmp_path):
     rewrite(saved, lambda members: {**members, "payload.npy": b"x"})
     with pytest.raises(ValueError, match=r"unexpected members \['payload.npy'\]"):

@@ -291,8 +291,6 @@ class _Decoder:
             info = self.archive.getinfo(member)
         except KeyError:
             raise self.error(f"array member {member!r} is missing") from None
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise self.error(f"array member {member!r} is compressed")
         with self.archive.open(info) as stream:
             version = np.lib.format.read_magic(stream)
             if version == (1, 0):
@@ -482,6 +480,10 @@ def load(path):
 
 
 def _read(decoder, archive):
+    # Stored members cannot expand beyond the file's own size when read.
+    compressed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    if compressed:
+        raise decoder.error(f"members {compressed} are compressed; crnn writes them stored")
     try:
         document = json.loads(archive.read(_METADATA).decode("utf-8"))
     except KeyError:
