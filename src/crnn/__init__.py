@@ -3,4 +3,7 @@
 The C kernels run forward passes and backpropagation through time; :mod:`crnn.functional`
 exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 """
+from ._estimators import RNNClassifier, RNNRegressor
+
 __version__ = "0.1.0"
+__all__ = ["RNNClassifier", "RNNRegressor"]

@@ -122,7 +122,7 @@ class RNNLayout:
         return _kernels.CELLS[name]
 
     def _build_entries(self):
-        """[(layer, direction, name, offset, shape)] in flat order, and the total size."""
+        """[(layer, direction, name, start, stop, shape)] in flat order, and the total size."""
         entries, offset = [], 0
         for layer, H in enumerate(self.hidden_sizes):
             I, GH = self.layer_input_size(layer), self.gates * H
@@ -131,8 +131,9 @@ class RNNLayout:
                 shapes.append(("b_hn", (H,)))
             for direction in range(self.num_directions):
                 for name, shape in shapes:
-                    entries.append((layer, direction, name, offset, shape))
-                    offset += int(np.prod(shape))
+                    size = int(np.prod(shape))
+                    entries.append((layer, direction, name, offset, offset + size, shape))
+                    offset += size
         return entries, offset
 
     def views(self, params):
@@ -150,9 +151,8 @@ class RNNLayout:
         """
         params = _check_params(self, params, check_finite=False)
         out = [[{} for _ in range(self.num_directions)] for _ in range(self.num_layers)]
-        for layer, direction, name, offset, shape in self._entries:
-            size = int(np.prod(shape))
-            out[layer][direction][name] = params[offset:offset + size].reshape(shape)
+        for layer, direction, name, start, stop, shape in self._entries:
+            out[layer][direction][name] = params[start:stop].reshape(shape)
         return out
 
     def __repr__(self):
