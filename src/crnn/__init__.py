@@ -4,6 +4,8 @@ The C kernels run forward passes and backpropagation through time; :mod:`crnn.fu
 exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 """
 from ._estimators import RNNClassifier, RNNRegressor
+from ._forecast import RNNForecaster, make_windows
+from ._persistence import load, save
 
 __version__ = "0.1.0"
-__all__ = ["RNNClassifier", "RNNRegressor"]
+__all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "save"]
