@@ -137,6 +137,18 @@ def test_dtypes_train_end_to_end(dtype):
     assert clf.predict_proba(X).dtype == np.float64
 
 
+def test_predict_log_proba_is_the_log_of_predict_proba():
+    X, _, labels = _sequences()
+    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, labels)
+    log_proba = clf.predict_log_proba(X)
+    assert log_proba.shape == clf.predict_proba(X).shape  # per step: (n, n_steps, n_classes)
+    np.testing.assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-12)
+    # far from the decision boundary the log stays finite where log(proba) would not
+    clf.params_[-len(clf.classes_):] = [800.0] + [0.0] * (len(clf.classes_) - 1)
+    assert np.all(np.isfinite(clf.predict_log_proba(X)))
+    assert not np.all(np.isfinite(np.log(clf.predict_proba(X))))
+
+
 def test_float32_and_float64_agree_at_initialisation():
     X, y, _ = _sequences()
     params = dict(hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12, random_state=0)

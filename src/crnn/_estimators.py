@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ._base import BaseRNN
-from ._loss import softmax, softmax_cross_entropy, squared_error
+from ._loss import log_softmax, softmax, softmax_cross_entropy, squared_error
 
 __all__ = ["RNNClassifier", "RNNRegressor"]
 
@@ -501,6 +501,18 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
         proba = softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
         return self._finish(proba, out_lengths, state, return_state)
+
+    def predict_log_proba(self, X, *, n_steps_out=None, initial_state=None,
+                          return_state=False):
+        """Predict the logarithm of class probabilities.
+
+        Computed from the output layer directly (log-softmax), so it stays finite where
+        ``np.log(predict_proba(X))`` would underflow to ``-inf``. Parameters and return
+        values as for :meth:`predict_proba`.
+        """
+        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
+        log_proba = log_softmax(out.reshape(-1, out.shape[-1]).astype(np.float64))
+        return self._finish(log_proba.reshape(out.shape), out_lengths, state, return_state)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy, over sequences (seq2vec) or over all steps of all sequences.

@@ -8,7 +8,7 @@ mean.
 
 import numpy as np
 
-__all__ = ["softmax", "softmax_cross_entropy", "squared_error"]
+__all__ = ["log_softmax", "softmax", "softmax_cross_entropy", "squared_error"]
 
 
 def softmax(logits):
@@ -16,6 +16,13 @@ def softmax(logits):
     z = logits - logits.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax, ``z - logsumexp(z)`` with ``z`` the logits minus their maximum."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
     return z
 
 
