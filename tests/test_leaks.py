@@ -26,8 +26,12 @@ from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._persistence import load, save
 from crnn.functional import RNNLayout, backward, forward, init_params
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
-                                reason="reads the resident set size from /proc")
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
+                       reason="reads the resident set size from /proc"),
+    pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                       reason="AddressSanitizer holds freed memory in quarantine"),
+]
 
 BOUND_MB = 10  # measured growth without a leak: well under 1 MB
 
