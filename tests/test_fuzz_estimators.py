@@ -116,7 +116,8 @@ def valid_nan_padding(values3d):
     real = ~whole
     lengths = real.sum(axis=1)
     # Real steps first, then padding: the first `length` steps are the real ones.
-    return bool((lengths >= 1).all() and (real == (np.arange(real.shape[1]) < lengths[:, None])).all())
+    first_steps = np.arange(real.shape[1]) < lengths[:, None]
+    return bool((lengths >= 1).all() and (real == first_steps).all())
 
 
 def rarely(draw):
