@@ -44,13 +44,6 @@ fuzz = settings(
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 INT_MAX = 2**31 - 1
-# Bugs found here and reported to the owner of crnn.functional. Strict: once fixed, the
-# test fails until its marker is removed.
-int_range_bug = pytest.mark.xfail(
-    strict=True, reason="crnn.functional passes sizes past the C int range on to the kernels "
-    "(OverflowError) or allocates for them (MemoryError) instead of refusing them")
-
-
 @st.composite
 def problems(draw):
     """A small random problem: the layout and every argument of forward and backward."""
@@ -347,7 +340,6 @@ def test_non_finite_values_stay_in_their_sequence(p, data):
 
 # -- sizes past the kernels' C int range -----------------------------------------------------
 
-@int_range_bug
 def test_truncate_past_int_range_is_full_bptt():
     layout = RNNLayout("gru", 2, (3,))
     rng = np.random.default_rng(0)
@@ -360,7 +352,6 @@ def test_truncate_past_int_range_is_full_bptt():
     np.testing.assert_array_equal(results[2], results[0])
 
 
-@int_range_bug
 @pytest.mark.parametrize("kwargs", [
     dict(cell="lstm", input_size=1, hidden_sizes=(2**29,)),     # 4 H overflows int
     dict(cell="rnn", input_size=1, hidden_sizes=(2**31,)),
@@ -394,7 +385,6 @@ for shape, lengths in [
 """
 
 
-@int_range_bug
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer needs more address space than the cap allows")
 def test_steps_times_batch_past_int_range_is_refused_before_allocating():

@@ -51,6 +51,8 @@ from . import _kernels
 __all__ = ["RNNLayout", "Stream", "init_params", "forward", "backward"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# The kernels index rows and gate columns with C ints (as BLAS does).
+_INT_MAX = 2**31 - 1
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -85,6 +87,11 @@ class RNNLayout:
                              f"positive ints, got {hidden_sizes!r}")
         if not _is_positive_int(input_size):
             raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        D = 2 if bidirectional else 1
+        if input_size > _INT_MAX or max(hidden_sizes) * max(_GATES[cell], D) > _INT_MAX:
+            raise ValueError(f"input_size and hidden_sizes must keep every weight matrix "
+                             f"within {_INT_MAX} columns (the kernels' C int), got "
+                             f"input_size={input_size}, hidden_sizes={hidden_sizes}")
         self.cell = cell
         self.input_size = int(input_size)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -275,6 +282,9 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     if I != layout.input_size:
         raise ValueError(f"X has {I} features per step but the layout expects "
                          f"input_size={layout.input_size}")
+    if T * B > _INT_MAX:
+        raise ValueError(f"X has T * B = {T * B} (step, sequence) rows; the kernels take at "
+                         f"most {_INT_MAX}: split the batch")
     lengths = _check_lengths(lengths, T, B)
     if check_finite:
         _check_finite_steps(X, lengths, "X")
@@ -379,10 +389,10 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
     layout, params, lengths, order = cache.layout, cache.params, cache.lengths, cache.order
     dtype = params.dtype
     T, B = cache.inputs[0].shape[:2]
-    if truncate is None:
-        truncate = 0
-    elif not _is_positive_int(truncate):
+    if truncate is not None and not _is_positive_int(truncate):
         raise ValueError(f"truncate must be None or a positive int, got {truncate!r}")
+    if truncate is None or truncate >= T:
+        truncate = 0  # the kernels' "no truncation"
     if dY is not None:
         dY = _check_array(dY, "dY", 3, dtype, check_finite=False)
         if dY.shape != (T, B, layout.output_size):
