@@ -467,7 +467,8 @@ class BaseRNN(BaseEstimator, ABC):
                 int(data.y_lengths.max()) if pattern in ("vec2seq", "encdec") else None
             )
             network = self._network()
-            self._initialize(network)
+            with _serial_blas():  # the orthogonal init's QR, too, is small work for threads
+                self._initialize(network)
         else:
             network = self._network()
             self._check_fitted_network(network)
