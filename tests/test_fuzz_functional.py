@@ -44,6 +44,8 @@ fuzz = settings(
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 INT_MAX = 2**31 - 1
+
+
 @st.composite
 def problems(draw):
     """A small random problem: the layout and every argument of forward and backward."""
