@@ -42,12 +42,6 @@ fuzz = settings(
 TINY = dict(hidden_layer_sizes=(2,), max_iter=1, random_state=0)
 
 
-def known_bug(reason):
-    """A bug found here and reported to its owner. Strict: once fixed, the test fails
-    until this marker is removed."""
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 @pytest.fixture(autouse=True)
 def strict_warnings():
     # Dropping the imaginary part of complex input is silent data loss: an error here.
@@ -254,8 +248,6 @@ def test_fitted_model_on_fuzzed_sequences(case, method):
 
 
 
-@known_bug("_data.check_sequences converts listed complex sequences with np.asarray, "
-           "which drops the imaginary parts with only a ComplexWarning")
 def test_complex_sequences_in_a_list_are_refused():
     # As complex arrays are: converting would silently drop the imaginary parts.
     X = [np.ones((2, 1)) + 1j, np.ones((3, 1))]
@@ -441,8 +433,6 @@ for steps in (2**31, 2**40):
 """
 
 
-@known_bug("predict allocates the outputs of n_steps_out steps before anything checks "
-           "that the kernels can run that many")
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer needs more address space than the cap allows")
 def test_output_steps_past_int_range_are_refused_before_allocating():

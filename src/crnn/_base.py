@@ -48,6 +48,8 @@ PATTERNS = ("seq2vec", "seq2seq", "vec2seq", "encdec")
 # Prediction runs over chunks of sequences whose largest buffer (steps x batch x gate
 # units) stays near this many values, sorted by length so that chunks carry little padding.
 _PREDICT_CHUNK_VALUES = 1 << 22
+# The most steps the kernels run (they count in C ints).
+_MAX_STEPS = 2**31 - 1
 # The learning rate below which learning_rate="adaptive" stops instead of dividing it again.
 _MIN_LEARNING_RATE = 1e-6
 
@@ -591,6 +593,10 @@ class BaseRNN(BaseEstimator, ABC):
                             raise _Diverged
                         self._optimizer.update(params, grad)
                         epoch_loss += loss * batch_weight
+                    # An update can overflow the weights although its gradient was finite; the
+                    # next minibatch's loss would show it, but the epoch's last has no next.
+                    if not np.isfinite(params).all():
+                        raise _Diverged
                     last_good[:] = params
                     self.loss_ = epoch_loss / total_weight
                     stop = self._end_epoch(network, n, validation, best, start_time)
@@ -606,8 +612,8 @@ class BaseRNN(BaseEstimator, ABC):
             params[:] = last_good
             del self._optimizer  # its moment estimates hold the non-finite values
             warnings.warn(
-                f"Training stopped in epoch {epoch}: the loss or its gradient became NaN or "
-                "infinite (the parameters diverged). The weights after the last finished "
+                f"Training stopped in epoch {epoch}: the loss, its gradient or the weights "
+                "became NaN or infinite (the parameters diverged). The weights after the last finished "
                 "epoch were kept. Lower learning_rate_init, set clip_norm, or scale X "
                 "(and y for regression).",
                 ConvergenceWarning,
@@ -833,6 +839,11 @@ class BaseRNN(BaseEstimator, ABC):
             raise ValueError(
                 "n_steps_out must be a positive int or an array of n_sequences="
                 f"{n} positive ints, got {n_steps_out!r}."
+            )
+        if steps.max() > _MAX_STEPS:
+            raise ValueError(
+                f"n_steps_out must be at most {_MAX_STEPS} (the kernels count steps in C "
+                f"ints), got {steps.max()}."
             )
         return steps.astype(np.intp)
 

@@ -121,7 +121,10 @@ def _check_ragged(X, dtype, name):
     n_features = None
     for i, item in enumerate(X):
         try:
-            a = np.asarray(item, dtype=dtype)
+            a = np.asarray(item)
+            if a.dtype.kind == "c":  # converting would silently drop the imaginary parts
+                raise ValueError("complex data is not supported")
+            a = a.astype(dtype, copy=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"{name}[{i}] could not be converted to {np.dtype(dtype).name}: {exc}"

@@ -466,7 +466,7 @@ def load(path):
     with open(path, "rb") as file:
         try:
             archive = zipfile.ZipFile(file)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, NotImplementedError) as exc:
             raise ValueError(
                 f"{path} is not a crnn model file, or it is truncated or damaged ({exc})."
             ) from None
@@ -474,8 +474,10 @@ def load(path):
             decoder = _Decoder(classes, archive, path)
             try:
                 return _read(decoder, archive)
-            except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError) as exc:
-                # A CRC mismatch, a cut-off member or a corrupt header inside the archive.
+            except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError,
+                    NotImplementedError) as exc:
+                # A CRC mismatch, a cut-off member or a corrupt header inside the archive
+                # (zipfile raises NotImplementedError for a version or method it lacks).
                 raise decoder.error(f"{type(exc).__name__}: {exc}") from None
 
 
@@ -484,6 +486,9 @@ def _read(decoder, archive):
     compressed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
     if compressed:
         raise decoder.error(f"members {compressed} are compressed; crnn writes them stored")
+    encrypted = [i.filename for i in archive.infolist() if i.flag_bits & 0x1]
+    if encrypted:
+        raise decoder.error(f"members {encrypted} are marked encrypted; crnn never encrypts")
     try:
         document = json.loads(archive.read(_METADATA).decode("utf-8"))
     except KeyError:
