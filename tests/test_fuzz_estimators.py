@@ -247,11 +247,11 @@ def test_fitted_model_on_fuzzed_sequences(case, method):
         np.testing.assert_array_equal(result, call(data.canonical))
 
 
-
 def test_complex_sequences_in_a_list_are_refused():
     # As complex arrays are: converting would silently drop the imaginary parts.
     X = [np.ones((2, 1)) + 1j, np.ones((3, 1))]
     assert_clear_error(lambda: RNNRegressor(**TINY).fit(X, [0.0, 1.0]))
+
 
 # -- targets and sample weights -----------------------------------------------------------
 
