@@ -7,6 +7,7 @@ but wrong kernel cannot pass unnoticed.
 """
 
 from dataclasses import asdict, dataclass
+from statistics import median
 
 import numpy as np
 
@@ -59,12 +60,12 @@ def train(impls, shape, loss, settings):
     steps, grads = {}, {}
     for name, impl in impls.items():
         steps[name], grads[name] = impl.train(problem)
-    samples, losses = _sample(steps, settings)
-    results = {name: {**grads[name](), "loss": losses[name]} for name in impls}
     gemms = training_gemms(shape)
-    blas_seconds, per_gemm = _blas_rate.step_seconds(
-        gemms, shape.dtype, settings.repeats, settings.min_time
-    )
+    # The step's GEMMs alone on the BLAS, sampled in turn with the implementations.
+    steps["blas"], per_gemm = _blas_rate.step_runner(gemms, shape.dtype, settings.min_time)
+    samples, losses = _sample(steps, settings)
+    blas_samples = samples.pop("blas")
+    results = {name: {**grads[name](), "loss": losses[name]} for name in impls}
     return {
         "bench": "train",
         **asdict(shape),
@@ -72,7 +73,7 @@ def train(impls, shape, loss, settings):
         "flops": gemm_flops(gemms),
         "times": samples,
         "check": _check(results, shape.dtype),
-        "blas": {"seconds": blas_seconds, "gemms": per_gemm},
+        "blas": {"seconds": median(blas_samples), "samples": blas_samples, "gemms": per_gemm},
     }
 
 

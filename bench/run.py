@@ -57,8 +57,10 @@ def parse_args(argv):
         "--out", default=os.path.join(BENCH_DIR, "results"), help="directory for the results"
     )
     parser.add_argument(
-        "--worker", help=argparse.SUPPRESS
-    )  # internal: the JSON file a worker writes
+        "--render", metavar="JSON", help="only rewrite the Markdown of a results file"
+    )
+    # Internal: the JSON file a worker writes.
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.threads):
         parser.error("--threads must be positive")
@@ -190,7 +192,14 @@ def main(argv=None):
         return 0
     from _report import render
 
+    if args.render:
+        with open(args.render) as f:
+            result = json.load(f)
+        with open(os.path.splitext(args.render)[0] + ".md", "w") as f:
+            f.write(render(result))
+        return 0
     started = time.perf_counter()
+    git = _git_commit()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.threads:
@@ -215,7 +224,7 @@ def main(argv=None):
         "profile": args.profile,
         "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "git": _git_commit(),
+        "git": git,
         "machine": _machine(),
         "settings": {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time},
         "wall_seconds": round(time.perf_counter() - started, 1),
