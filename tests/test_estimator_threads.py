@@ -132,11 +132,6 @@ def blas_on_two_threads():
     release_blas_control()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "crnn._base._serial_blas enters a threadpoolctl limit per call; when calls overlap in "
-    "threads, the later one saves the 1 that the earlier one set and restores it last, "
-    "leaving the process on one BLAS thread (reported to the estimators' owner; strict: "
-    "remove this marker once fixed)"))
 def test_overlapping_calls_in_threads_restore_the_blas_thread_count(monkeypatch,
                                                                      blas_on_two_threads):
     # Thread A enters predict, then B; A finishes while B is still inside (any overlap of

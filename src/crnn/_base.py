@@ -25,10 +25,10 @@ encdec     a decoder's output at every step. The decoder is a one-way
 =========  =============================================================
 """
 
+import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
-from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -54,20 +54,47 @@ _MAX_STEPS = 2**31 - 1
 _MIN_LEARNING_RATE = 1e-6
 
 
-@cache
-def _blas_threads():
-    return ThreadpoolController()
-
-
-def _serial_blas():
-    """A context in which BLAS runs on one thread.
+class _SerialBlas:
+    """A context in which BLAS runs on one thread, safe to enter from several threads.
 
     The GEMMs of a recurrent step are small (batch x hidden x gates): a second BLAS
     thread gains at most ~1.3x on them, while on a loaded machine its synchronisation
     made training 4-7x slower (measured on 2 vCPUs). scikit-learn's KMeans limits BLAS
     the same way around its own loops.
+
+    The limit is process-wide, so overlapping calls in threads share it: the first to
+    enter sets it, the last to leave restores what the first found. (One threadpoolctl
+    limit per call would let a later call save the 1 an earlier one set, and restore it.)
     """
-    return _blas_threads().limit(limits=1, user_api="blas")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._limiter = None
+        self._controller = None  # found on first use: scanning the libraries takes ~10 ms
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_serial_blas_context = _SerialBlas()
+
+
+def _serial_blas():
+    """The process-wide one-BLAS-thread context (see :class:`_SerialBlas`)."""
+    return _serial_blas_context
 
 
 class _Network:
