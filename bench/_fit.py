@@ -43,7 +43,7 @@ def _data(case):
 
 
 def _crnn_fit(case, X, y):
-    from crnn._estimators import RNNRegressor
+    from crnn import RNNRegressor
 
     est = RNNRegressor(
         cell=case.cell,
