@@ -27,10 +27,8 @@ class Shape:
 
     @property
     def G(self):
+        """Gate blocks of the cell (1, 4 or 3)."""
         return GATES[self.cell]
-
-    def label(self):
-        return f"{self.cell} {self.dtype} B={self.B} T={self.T} I={self.I} H={self.H}"
 
 
 @dataclass

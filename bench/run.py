@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 
+from _impls import NAMES
 from _profiles import PROFILES
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-IMPLS = ("crnn", "torch", "numpy")
 SUITES = ("train", "infer", "stream", "varlen", "fit")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -37,7 +37,7 @@ def parse_args(argv):
         "--threads", type=int, nargs="+", default=[1, 2], help="thread counts, one worker each"
     )
     parser.add_argument(
-        "--impls", nargs="+", choices=IMPLS, default=list(IMPLS), help="implementations to run"
+        "--impls", nargs="+", choices=NAMES, default=list(NAMES), help="implementations to run"
     )
     parser.add_argument(
         "--suites", nargs="+", choices=SUITES, default=list(SUITES), help="benchmarks to run"
