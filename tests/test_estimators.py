@@ -582,3 +582,30 @@ def test_too_small_validation_set():
     X, y, _ = _sequences(n=10)
     with pytest.raises(ValueError, match="validation set is too small"):
         RNNRegressor(early_stopping=True, **SMALL).fit(X, y)
+
+
+def test_n_jobs_splits_minibatches_and_agrees_with_one_thread(monkeypatch):
+    import crnn._base
+
+    calls = []
+    original = crnn._base.forward
+
+    def forward(*args, **kwargs):
+        calls.append(kwargs.get("n_threads", 1))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(crnn._base, "forward", forward)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 5, 3)), rng.normal(size=64)
+    params = dict(cell="lstm", hidden_layer_sizes=(128,), batch_size=64, max_iter=2,
+                  random_state=0, dtype="float64")
+    one = RNNRegressor(**params).fit(X, y)
+    assert set(calls) == {1}
+    calls.clear()
+    two = RNNRegressor(n_jobs=2, **params).fit(X, y)
+    assert set(calls) == {2}  # 32 sequences x 128 x 512 per part: worth a thread
+    np.testing.assert_allclose(two.params_, one.params_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(two.predict(X), one.predict(X), rtol=1e-9, atol=1e-12)
+    calls.clear()
+    RNNRegressor(n_jobs=-1, **dict(params, hidden_layer_sizes=(4,))).fit(X, y)
+    assert set(calls) == {1}  # too little work per part to pay for a thread

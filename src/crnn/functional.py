@@ -41,6 +41,7 @@ Example
 >>> Y.shape, h_n[0].shape, grad.shape == params.shape
 ((5, 2, 8), (1, 2, 8), True)
 """
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -226,14 +227,14 @@ def init_params(layout, random_state=None, dtype=np.float64, recurrent_init="ort
 
 
 class _Cache:
-    """What backward needs from a forward call (time-major, sequences sorted by length)."""
+    """What backward needs from a forward call: the parts of the batch it ran (one unless
+    ``n_threads`` > 1) and each part's own cache."""
 
-    __slots__ = ("layout", "params", "lengths", "order", "inputs", "outputs", "reserves",
-                 "h0", "c0", "masks", "used")
+    __slots__ = ("layout", "params", "lengths", "parts", "used")
 
 
 def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, random_state=None,
-            keep_cache=True, check_finite=True):
+            keep_cache=True, check_finite=True, n_threads=1):
     """Run the stacked recurrent layers over a batch of sequences.
 
     Parameters
@@ -257,8 +258,15 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
         Keep what ``backward`` needs; False saves memory at prediction time.
     check_finite : bool, default=True
         Refuse NaN or infinite values in params, h0, c0 and X within each sequence's length
-        (ValueError). Turning it off
-        saves a pass over the data; non-finite values then propagate to the outputs.
+        (ValueError). Turning it off saves a pass over the data; non-finite values then
+        propagate to the outputs.
+    n_threads : int >= 1, default=1
+        Split the batch into this many interleaved parts and run them in parallel threads
+        (the kernels release the GIL); ``backward`` uses the same split and sums the
+        gradients. Meant for BLAS limited to one thread (``threadpoolctl``): the per-step
+        products are too small for BLAS's own threads, which can make training several
+        times slower. Results match ``n_threads=1`` to rounding; dropout masks depend on the
+        split.
 
     Returns
     -------
@@ -295,21 +303,97 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
 
-    # The kernels want sequences sorted by decreasing length; sort once here, undo at the end.
-    order = None
-    if np.any(np.diff(lengths) > 0):
-        order = np.argsort(-lengths, kind="stable")
-        lengths = lengths[order]
-        X = X[:, order]
-        h0 = None if h0 is None else [h[:, order] for h in h0]
-        c0 = None if c0 is None else [c[:, order] for c in c0]
+    if not _is_positive_int(n_threads):
+        raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
+
+    parts = _batch_parts(lengths, n_threads)
+    rng = check_random_state(random_state) if dropout > 0 else None
+    seeds = [None] * len(parts) if rng is None else rng.randint(2**31 - 1, size=len(parts))
+    views = layout.views(params)
+
+    def run(part, seed):
+        take = (lambda a: a) if part is None else (lambda a: a[:, part])
+        return _forward_part(layout, views, take(X), lengths if part is None else lengths[part],
+                             None if h0 is None else [take(h) for h in h0],
+                             None if c0 is None else [take(c) for c in c0],
+                             dropout, None if seed is None else check_random_state(seed),
+                             keep_cache)
+
+    results = _map(run, parts, seeds)
+    cache = None
+    if keep_cache:
+        cache = _Cache()
+        cache.layout, cache.params, cache.lengths, cache.used = layout, params, lengths, False
+        cache.parts = [(part, result[3]) for part, result in zip(parts, results)]
+    Y, h_n, c_n = _merge(parts, [r[:3] for r in results], B)
+    return Y, (h_n, c_n if layout.cell == "lstm" else None), cache
+
+
+def _batch_parts(lengths, n_parts):
+    """The batch split into parts of original sequence indices, each sorted by decreasing
+    length (as the kernels need); ``[None]`` for the whole batch already in that order.
+
+    Parts interleave the sorted sequences so that each gets a similar mix of lengths.
+    """
+    n_parts = min(n_parts, len(lengths))
+    if n_parts == 1 and not np.any(np.diff(lengths) > 0):
+        return [None]
+    order = np.argsort(-lengths, kind="stable")
+    return [order[p::n_parts] for p in range(n_parts)]
+
+
+_EXECUTOR = None
+
+
+def _map(function, *iterables):
+    """``map`` over batch parts: in threads when there are several (the kernels release
+    the GIL), else in the calling thread."""
+    global _EXECUTOR
+    args = list(zip(*iterables))
+    if len(args) == 1:
+        return [function(*args[0])]
+    if _EXECUTOR is None or _EXECUTOR._max_workers < len(args):
+        _EXECUTOR = ThreadPoolExecutor(max_workers=len(args), thread_name_prefix="crnn")
+    return list(_EXECUTOR.map(lambda a: function(*a), args))
+
+
+def _merge(parts, results, B):
+    """Per-part results (tuples of batch-on-axis-1 arrays, or lists of them, or None) put
+    back together in the original batch order."""
+    if parts[0] is None:
+        return results[0]
+    merged = []
+    for pieces in zip(*results):
+        if pieces[0] is None:
+            merged.append(None)
+        elif isinstance(pieces[0], list):
+            merged.append([_merge_array(parts, layer, B) for layer in zip(*pieces)])
+        else:
+            merged.append(_merge_array(parts, pieces, B))
+    return tuple(merged)
+
+
+def _merge_array(parts, pieces, B):
+    out = np.empty((pieces[0].shape[0], B, *pieces[0].shape[2:]), dtype=pieces[0].dtype)
+    for part, piece in zip(parts, pieces):
+        out[:, part] = piece
+    return out
+
+
+class _PartCache:
+    """What backward needs from one part of a forward call (sequences sorted by length)."""
+
+    __slots__ = ("lengths", "inputs", "outputs", "reserves", "h0", "c0", "masks")
+
+
+def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache):
+    """forward on sequences sorted by decreasing length: (Y, h_n, c_n, part cache)."""
+    T, B = X.shape[:2]
+    dtype = X.dtype
     X = np.ascontiguousarray(X)
     h0 = None if h0 is None else [np.ascontiguousarray(h) for h in h0]
     c0 = None if c0 is None else [np.ascontiguousarray(c) for c in c0]
-
-    rng = check_random_state(random_state) if dropout > 0 else None
     cell = layout._kernel_cell
-    views = layout.views(params)
     workspace = np.empty(_workspace_size(layout, T, B), dtype=dtype)
     inputs, outputs, reserves, masks, h_n, c_n = [], [], [], [], [], []
     layer_input = X
@@ -342,18 +426,10 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
 
     cache = None
     if keep_cache:
-        cache = _Cache()
-        cache.layout, cache.params, cache.lengths, cache.order = layout, params, lengths, order
-        cache.inputs, cache.outputs, cache.reserves = inputs, outputs, reserves
-        cache.h0, cache.c0, cache.masks, cache.used = h0, c0, masks, False
-
-    Y = outputs[-1]
-    if order is not None:
-        inverse = np.argsort(order)
-        Y = Y[:, inverse]
-        h_n = [h[:, inverse] for h in h_n]
-        c_n = [c[:, inverse] for c in c_n] if layout.cell == "lstm" else c_n
-    return Y, (h_n, c_n if layout.cell == "lstm" else None), cache
+        cache = _PartCache()
+        cache.lengths, cache.inputs, cache.outputs = lengths, inputs, outputs
+        cache.reserves, cache.h0, cache.c0, cache.masks = reserves, h0, c0, masks
+    return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
 def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
@@ -386,9 +462,9 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
     if cache.used:
         raise ValueError("this cache was already used by backward (the kernels overwrite it); "
                          "run forward again")
-    layout, params, lengths, order = cache.layout, cache.params, cache.lengths, cache.order
+    layout, params, lengths = cache.layout, cache.params, cache.lengths
     dtype = params.dtype
-    T, B = cache.inputs[0].shape[:2]
+    T, B = len(cache.parts[0][1].inputs[0]), len(lengths)
     if truncate is not None and not _is_positive_int(truncate):
         raise ValueError(f"truncate must be None or a positive int, got {truncate!r}")
     if truncate is None or truncate >= T:
@@ -398,25 +474,41 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
         if dY.shape != (T, B, layout.output_size):
             raise ValueError(f"dY must have Y's shape {(T, B, layout.output_size)}, "
                              f"got {dY.shape}")
-        # cache.lengths are sorted; the caller's order is the inverse permutation of it
-        _check_finite_steps(dY, lengths if order is None else lengths[np.argsort(order)], "dY")
+        _check_finite_steps(dY, lengths, "dY")
     dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, True)
     if dc_n is not None and layout.cell != "lstm":
         raise ValueError(f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has "
                          "none")
     dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, True)
-    if order is not None:
-        dY = None if dY is None else dY[:, order]
-        dh_n = None if dh_n is None else [h[:, order] for h in dh_n]
-        dc_n = None if dc_n is None else [c[:, order] for c in dc_n]
+    cache.used = True
+
+    views = layout.views(params)
+
+    def run(part, part_cache):
+        take = (lambda a: a) if part is None else (lambda a: a[:, part])
+        return _backward_part(layout, views, part_cache, None if dY is None else take(dY),
+                              None if dh_n is None else [take(h) for h in dh_n],
+                              None if dc_n is None else [take(c) for c in dc_n], truncate)
+
+    parts = [part for part, _ in cache.parts]
+    results = _map(run, parts, [part_cache for _, part_cache in cache.parts])
+    grad = results[0][3]
+    for result in results[1:]:
+        grad += result[3]
+    dX, dh0, dc0 = _merge(parts, [r[:3] for r in results], B)
+    return dX, dh0, dc0, grad
+
+
+def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate):
+    """backward for one part of a forward call: (dX, dh0, dc0, grad)."""
+    lengths = cache.lengths
+    T, B = cache.inputs[0].shape[:2]
+    dtype = cache.inputs[0].dtype
     dY = None if dY is None else np.ascontiguousarray(dY)
     dh_n = None if dh_n is None else [np.ascontiguousarray(h) for h in dh_n]
     dc_n = None if dc_n is None else [np.ascontiguousarray(c) for c in dc_n]
-    cache.used = True
-
     cell = layout._kernel_cell
-    views = layout.views(params)
-    grad = np.zeros_like(params)
+    grad = np.zeros(layout.n_params, dtype=dtype)
     grads = layout.views(grad)
     workspace = np.empty(_workspace_size(layout, T, B), dtype=dtype)
     is_lstm = layout.cell == "lstm"
@@ -440,14 +532,7 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
         if layer > 0 and cache.masks:
             d_in *= cache.masks[layer - 1]
         d_out = d_in
-
-    dX = d_out
-    if order is not None:
-        inverse = np.argsort(order)
-        dX = dX[:, inverse]
-        dh0 = [h[:, inverse] for h in dh0]
-        dc0 = None if dc0 is None else [c[:, inverse] for c in dc0]
-    return dX, dh0, dc0, grad
+    return d_out, dh0, dc0, grad
 
 
 class Stream:
