@@ -73,3 +73,15 @@ def test_bad_use_is_refused():
         stream.step(bad)
     with pytest.raises(ValueError, match="c0 is the LSTM"):
         stream.reset(c0=[np.zeros((1, 3, 5)), np.zeros((1, 3, 3))])
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_single_sequence_path_agrees_with_batched_path(cell, dtype, rtol):
+    # One active sequence goes through GEMV, several through GEMM: they must agree.
+    name, nonlinearity = cell
+    layout, params, X, h0, c0 = _setup(name, nonlinearity, dtype)
+    Y, _, _ = forward(layout, params, X, h0=h0, c0=c0, keep_cache=False)
+    stream = Stream(layout, params, batch_size=1, h0=[h[:, :1] for h in h0],
+                    c0=None if c0 is None else [c[:, :1] for c in c0])
+    steps = np.stack([stream.step(x[:1]) for x in X])
+    np.testing.assert_allclose(steps, Y[:, :1], rtol=rtol, atol=rtol)

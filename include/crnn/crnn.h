@@ -86,8 +86,18 @@ typedef void (*crnn_dgemm_fn)(int trans_a, int trans_b, int m, int n, int k,
                               double alpha, const double *a, int lda, const double *b, int ldb,
                               double beta, double *c, int ldc);
 
-typedef struct { crnn_sgemm_fn gemm; } crnn_blas_f32;
-typedef struct { crnn_dgemm_fn gemm; } crnn_blas_f64;
+/*
+ * Row-major GEMV: y = alpha * op(A) x + beta * y, A is m x n with row stride lda; op(A) = A
+ * (x has n entries, y has m) or A^T (x has m, y has n) as trans is 0 or 1. The kernels use it
+ * for products of a single row (one active sequence), which a GEMM runs several times slower.
+ */
+typedef void (*crnn_sgemv_fn)(int trans, int m, int n, float alpha, const float *a, int lda,
+                              const float *x, float beta, float *y);
+typedef void (*crnn_dgemv_fn)(int trans, int m, int n, double alpha, const double *a, int lda,
+                              const double *x, double beta, double *y);
+
+typedef struct { crnn_sgemm_fn gemm; crnn_sgemv_fn gemv; } crnn_blas_f32;
+typedef struct { crnn_dgemm_fn gemm; crnn_dgemv_fn gemv; } crnn_blas_f64;
 
 /* Number of gate blocks G of a cell (1, 4 or 3), or 0 for an unknown cell. */
 int crnn_gates(int cell);

@@ -6,7 +6,7 @@ releases the GIL around one C call and turns C status codes into exceptions. Use
 validation (dtypes, NaN, value ranges, friendly messages) lives in :mod:`crnn.functional`.
 """
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 cdef extern from "crnn/crnn.h" nogil:
     ctypedef struct crnn_dims:
@@ -15,10 +15,16 @@ cdef extern from "crnn/crnn.h" nogil:
                                    const float *, int, float, float *, int) noexcept nogil
     ctypedef void (*crnn_dgemm_fn)(int, int, int, int, int, double, const double *, int,
                                    const double *, int, double, double *, int) noexcept nogil
+    ctypedef void (*crnn_sgemv_fn)(int, int, int, float, const float *, int, const float *,
+                                   float, float *) noexcept nogil
+    ctypedef void (*crnn_dgemv_fn)(int, int, int, double, const double *, int, const double *,
+                                   double, double *) noexcept nogil
     ctypedef struct crnn_blas_f32:
         crnn_sgemm_fn gemm
+        crnn_sgemv_fn gemv
     ctypedef struct crnn_blas_f64:
         crnn_dgemm_fn gemm
+        crnn_dgemv_fn gemv
     int CRNN_OK, CRNN_ERR_CELL, CRNN_ERR_DIMS, CRNN_ERR_LENGTHS, CRNN_ERR_TRUNCATE, CRNN_ERR_NULL
     int CRNN_RNN_TANH, CRNN_RNN_RELU, CRNN_LSTM, CRNN_GRU
     int crnn_gates(int cell)
@@ -60,10 +66,23 @@ cdef void _dgemm_rowmajor(int trans_a, int trans_b, int m, int n, int k, double 
     cdef char tb = b'T' if trans_a else b'N'
     dgemm(&ta, &tb, &n, &m, &k, &alpha, <double *>b, &ldb, <double *>a, &lda, &beta, c, &ldc)
 
+# Row-major A (m x n) is the column-major A^T (n x m): y = A x is Fortran's "T" product.
+cdef void _sgemv_rowmajor(int trans, int m, int n, float alpha, const float *a, int lda,
+                          const float *x, float beta, float *y) noexcept nogil:
+    cdef char t = b'N' if trans else b'T'
+    cdef int one = 1
+    sgemv(&t, &n, &m, &alpha, <float *>a, &lda, <float *>x, &one, &beta, y, &one)
+
+cdef void _dgemv_rowmajor(int trans, int m, int n, double alpha, const double *a, int lda,
+                          const double *x, double beta, double *y) noexcept nogil:
+    cdef char t = b'N' if trans else b'T'
+    cdef int one = 1
+    dgemv(&t, &n, &m, &alpha, <double *>a, &lda, <double *>x, &one, &beta, y, &one)
+
 cdef crnn_blas_f32 _blas_f32
 cdef crnn_blas_f64 _blas_f64
-_blas_f32.gemm = _sgemm_rowmajor
-_blas_f64.gemm = _dgemm_rowmajor
+_blas_f32.gemm, _blas_f32.gemv = _sgemm_rowmajor, _sgemv_rowmajor
+_blas_f64.gemm, _blas_f64.gemv = _dgemm_rowmajor, _dgemv_rowmajor
 
 CELLS = {"rnn_tanh": CRNN_RNN_TANH, "rnn_relu": CRNN_RNN_RELU, "lstm": CRNN_LSTM,
          "gru": CRNN_GRU}
