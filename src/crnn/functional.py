@@ -29,6 +29,11 @@ These are PyTorch's ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU``. To copy a PyTorch la
 ``b = bias_ih + bias_hh`` for rnn and lstm; for the GRU ``b = bias_ih + [bias_hh[:2H], 0]`` and
 ``b_hn = bias_hh[2H:]``.
 
+Threads: the per-step matrix products are small, and BLAS's own threads cost more than they
+give on them (on a busy machine, many times more). Run the calls with BLAS on one thread,
+``with threadpoolctl.threadpool_limits(1, user_api="blas"):`` (the estimators do), and use
+``n_threads`` to spread a batch over cores instead.
+
 Example
 -------
 >>> import numpy as np
@@ -541,6 +546,8 @@ class Stream:
     For online prediction with low latency: everything ``forward`` checks and allocates per
     call is done once here, so a step costs little more than its arithmetic. Feeding a
     sequence step by step gives the same outputs as ``forward`` on the whole sequence.
+    Keep BLAS on one thread around the steps (see the module's notes on threads): a step's
+    products are far too small for BLAS threads.
 
     Parameters
     ----------
