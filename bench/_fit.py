@@ -8,6 +8,7 @@ of crnn's ``fit()`` spent outside its C kernels and its peak NumPy memory agains
 the training needs.
 """
 
+import threading
 import time
 import tracemalloc
 import warnings
@@ -42,7 +43,7 @@ def _data(case):
     return X, y
 
 
-def _crnn_fit(case, X, y):
+def _crnn_fit(case, X, y, n_jobs):
     from crnn import RNNRegressor
 
     est = RNNRegressor(
@@ -58,6 +59,7 @@ def _crnn_fit(case, X, y):
         n_iter_no_change=np.inf,
         random_state=0,
         dtype=case.dtype,
+        n_jobs=n_jobs,
     )
 
     def run():
@@ -95,19 +97,30 @@ def _torch_fit(torch, case, X, y):
 
 
 def _kernel_seconds(run):
-    """Seconds in crnn's C kernels (``crnn._kernels.forward``, ``backward``) and in ``run()``."""
+    """Seconds in crnn's C kernels (``crnn._kernels.forward``, ``backward``) and in ``run()``.
+
+    With ``n_jobs`` > 1 the kernels of a minibatch's parts overlap in threads: the time in
+    kernels is then the wall time during which at least one runs.
+    """
     from crnn import _kernels
 
-    spent = [0.0]
+    lock = threading.Lock()
+    clock = {"running": 0, "since": 0.0, "spent": 0.0}
     originals = {name: getattr(_kernels, name) for name in ("forward", "backward")}
 
     def timed(fn):
         def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
+            with lock:
+                if clock["running"] == 0:
+                    clock["since"] = time.perf_counter()
+                clock["running"] += 1
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[0] += time.perf_counter() - t0
+                with lock:
+                    clock["running"] -= 1
+                    if clock["running"] == 0:
+                        clock["spent"] += time.perf_counter() - clock["since"]
 
         return wrapper
 
@@ -120,10 +133,10 @@ def _kernel_seconds(run):
     finally:
         for name, fn in originals.items():
             setattr(_kernels, name, fn)
-    return spent[0], total
+    return clock["spent"], total
 
 
-def _peak_bytes(case):
+def _peak_bytes(case, n_jobs):
     """Peak traced (NumPy) memory of making the data and fitting, and the least it needs.
 
     The least: the data, the parameters with their gradient and two Adam moments, and one
@@ -133,7 +146,7 @@ def _peak_bytes(case):
     tracemalloc.start()
     try:
         X, y = _data(case)
-        _crnn_fit(case, X, y)()
+        _crnn_fit(case, X, y, n_jobs)()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -144,17 +157,24 @@ def _peak_bytes(case):
 
 
 def fit(impls, case, settings):
-    """Time ``fit()`` of crnn and the PyTorch loop; crnn's kernel share and peak memory."""
+    """Time ``fit()`` of crnn and the PyTorch loop; crnn's kernel share and peak memory.
+
+    With several threads, crnn's estimator gets ``n_jobs`` = that many (it keeps BLAS on one
+    thread itself); with one, its default ``n_jobs=None``.
+    """
     X, y = _data(case)
     runs = {}
     if "crnn" in impls:
-        runs["crnn"] = _crnn_fit(case, X, y)
+        threads = impls["crnn"].threads
+        n_jobs = threads if threads > 1 else None
+        runs["crnn"] = _crnn_fit(case, X, y, n_jobs)
     if "torch" in impls:
         runs["torch"] = _torch_fit(impls["torch"].torch, case, X, y)
     samples, final_losses = interleaved(runs, settings.repeats, 0.0, settings.max_time)
     record = {"bench": "fit", **asdict(case), "times": samples, "final_loss": final_losses}
     record["check"] = {"reference": None, "errors": {}, "agree": None}
     if "crnn" in impls:
+        record["n_jobs"] = n_jobs
         record["kernel_seconds"], record["fit_seconds"] = _kernel_seconds(runs["crnn"])
-        record["peak_bytes"], record["needed_bytes"] = _peak_bytes(case)
+        record["peak_bytes"], record["needed_bytes"] = _peak_bytes(case, n_jobs)
     return record

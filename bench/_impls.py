@@ -9,8 +9,17 @@ For a :class:`~_problem.Problem`, each implementation builds
 - ``stream(problem) -> run``: the batch fed one step at a time (one call per step), the
   state carried from call to call;
 
-the last two return the final hidden state ``(B, H)`` as a NumPy array.
+the last two return the final hidden state ``(B, H)`` as a NumPy array. ``context()`` gives
+the context the callables are timed in (see :func:`_timing.interleaved`).
+
+Each implementation is built for the worker's thread count ``threads``. The worker limits
+every thread pool to ``threads`` and calls ``torch.set_num_threads(threads)``; crnn alone runs
+its multi-thread mode differently: the batch split over ``threads`` parallel parts
+(``n_threads``), each with one BLAS thread, because BLAS's own threads stall on the small
+per-step products when another process holds a core.
 """
+
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -21,9 +30,9 @@ from _problem import head_loss
 NAMES = ("crnn", "torch", "numpy")
 
 
-def load(name):
+def load(name, threads):
     """Import implementation ``name`` (its library is imported here, not at module import)."""
-    return {"crnn": CrnnImpl, "torch": TorchImpl, "numpy": NumpyImpl}[name]()
+    return {"crnn": CrnnImpl, "torch": TorchImpl, "numpy": NumpyImpl}[name](threads)
 
 
 def _loss_input(problem, Y, h_n):
@@ -31,7 +40,18 @@ def _loss_input(problem, Y, h_n):
     return h_n if problem.loss == "s2v" else Y
 
 
-class NumpyImpl:
+class _Impl:
+    """What the implementations share: the thread count and the default timing context."""
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    def context(self):
+        """The worker's thread-pool limits as they are."""
+        return nullcontext()
+
+
+class NumpyImpl(_Impl):
     """:mod:`_numpy_ref` with the NumPy head (full-length sequences only)."""
 
     def train(self, problem):
@@ -70,13 +90,39 @@ class NumpyImpl:
         return run
 
 
-class CrnnImpl:
-    """``crnn.functional.forward`` / ``backward`` with the NumPy head."""
+class CrnnImpl(_Impl):
+    """``crnn.functional.forward`` / ``backward`` with the NumPy head, ``Stream`` for streaming.
 
-    def __init__(self):
+    With ``threads`` > 1: ``n_threads=threads`` and BLAS limited to one thread.
+    """
+
+    def __init__(self, threads):
+        super().__init__(threads)
         from crnn import functional
 
         self.F = functional
+        self._pools = None  # a ThreadpoolController, made once when first needed (~10 ms)
+
+    @property
+    def mode(self):
+        """How crnn uses the worker's threads, for the report."""
+        if self.threads == 1:
+            return "1 thread"
+        n = self.threads
+        return (
+            f"batch split over {n} threads, 1-thread BLAS (`n_threads={n}`, fit: `n_jobs={n}`; "
+            "a single streamed sequence is not split)"
+        )
+
+    def context(self):
+        """BLAS on one thread in the multi-thread mode; the kernels' threads do the rest."""
+        if self.threads == 1:
+            return nullcontext()
+        if self._pools is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._pools = ThreadpoolController()
+        return self._pools.limit(limits=1, user_api="blas")
 
     def _layout_params(self, problem):
         s = problem.shape
@@ -92,7 +138,9 @@ class CrnnImpl:
         out = {}
 
         def step():
-            Y, (h_n, _), cache = F.forward(layout, params, problem.X, lengths=problem.lengths)
+            Y, (h_n, _), cache = F.forward(
+                layout, params, problem.X, lengths=problem.lengths, n_threads=self.threads
+            )
             loss, dZ, head_grads = head_loss(
                 _loss_input(problem, Y, h_n[0][0]), w["W_o"], w["b_o"], problem.target
             )
@@ -107,18 +155,23 @@ class CrnnImpl:
 
     def infer(self, problem):
         layout, params = self._layout_params(problem)
-        return lambda: self.F.forward(layout, params, problem.X, keep_cache=False)[1][0][0][0]
-
-    def stream(self, problem):
-        F = self.F
-        layout, params = self._layout_params(problem)
-        steps = np.split(problem.X, problem.shape.T)
 
         def run():
-            h = c = None
-            for x in steps:
-                _, (h, c), _ = F.forward(layout, params, x, h0=h, c0=c, keep_cache=False)
-            return h[0][0]
+            _, (h_n, _), _ = self.F.forward(
+                layout, params, problem.X, keep_cache=False, n_threads=self.threads
+            )
+            return h_n[0][0]
+
+        return run
+
+    def stream(self, problem):
+        stream = self.F.Stream(*self._layout_params(problem), batch_size=problem.shape.B)
+
+        def run():
+            stream.reset()
+            for x in problem.X:
+                h = stream.step(x)
+            return h
 
         return run
 
@@ -128,10 +181,11 @@ def _torch_final_h(state):
     return (state[0] if isinstance(state, tuple) else state)[0]
 
 
-class TorchImpl:
+class TorchImpl(_Impl):
     """``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (time-major) and ``nn.Linear`` + ``mse_loss``."""
 
-    def __init__(self):
+    def __init__(self, threads):
+        super().__init__(threads)
         import torch
 
         self.torch = torch

@@ -326,6 +326,10 @@ def _threads_line(run):
     )
 
 
+def _heading(title, note):
+    return f"\n### {title}\n{note}\n"
+
+
 def render(result):
     """The Markdown report of a result dict."""
     m = result["machine"]
@@ -348,22 +352,26 @@ def render(result):
             _threads_line(run)
             + f" Load average before / after: {run['loadavg'][0]} / {run['loadavg'][1]}.\n"
         )
+        # crnn runs several threads differently from its peers: every table says how.
+        mode = run.get("crnn_mode") if n > 1 else None
+        note = f"\n**crnn's {n}-thread mode: {mode}.**\n" if mode else ""
+
         targets = _targets_section(n, by_bench["train"]) + _stream_targets(by_bench["stream"])
         targets += _fit_targets(by_bench["fit"]) + _slower_than_torch(by_bench["train"])
         if targets:
-            out.append("\n### Targets\n\n" + targets)
+            out.append(_heading("Targets", note) + targets)
         if by_bench["train"]:
-            out.append("\n### Training step\n\n" + _train_section(by_bench["train"]))
+            out.append(_heading("Training step", note) + _train_section(by_bench["train"]))
         if by_bench["infer"]:
             out.append(
-                "\n### Inference\n\n"
+                _heading("Inference", note)
                 + _infer_section(
                     by_bench["infer"], "ms", 1e3, "Forward pass over the whole batch, ms."
                 )
             )
         if by_bench["stream"]:
             out.append(
-                "\n### Streaming\n\n"
+                _heading("Streaming", note)
                 + _infer_section(
                     by_bench["stream"],
                     "µs/step",
@@ -372,7 +380,9 @@ def render(result):
                 )
             )
         if by_bench["varlen"]:
-            out.append("\n### Variable-length batches\n\n" + _varlen_section(by_bench["varlen"]))
+            out.append(
+                _heading("Variable-length batches", note) + _varlen_section(by_bench["varlen"])
+            )
         if by_bench["fit"]:
-            out.append("\n### fit() end to end\n\n" + _fit_section(by_bench["fit"]))
+            out.append(_heading("fit() end to end", note) + _fit_section(by_bench["fit"]))
     return "".join(out)

@@ -50,8 +50,16 @@ def _check(results, dtype):
     }
 
 
-def _sample(fns, settings):
-    return interleaved(fns, settings.repeats, settings.min_time, settings.max_time)
+def _sample(fns, settings, impls):
+    """Sample ``fns``, those of an implementation (``crnn``, ``crnn_full``) in its context."""
+    contexts = {
+        name: impls[name.removesuffix("_full")].context
+        for name in fns
+        if name.removesuffix("_full") in impls
+    }
+    return interleaved(
+        fns, settings.repeats, settings.min_time, settings.max_time, contexts=contexts
+    )
 
 
 def train(impls, shape, loss, settings):
@@ -63,7 +71,7 @@ def train(impls, shape, loss, settings):
     gemms = training_gemms(shape)
     # The step's GEMMs alone on the BLAS, sampled in turn with the implementations.
     steps["blas"], per_gemm = _blas_rate.step_runner(gemms, shape.dtype, settings.min_time)
-    samples, losses = _sample(steps, settings)
+    samples, losses = _sample(steps, settings, impls)
     blas_samples = samples.pop("blas")
     results = {name: {**grads[name](), "loss": losses[name]} for name in impls}
     return {
@@ -81,7 +89,7 @@ def infer(impls, shape, settings):
     """A forward pass over a whole batch, nothing kept for backward."""
     problem = make_problem(shape)
     samples, outputs = _sample(
-        {name: impl.infer(problem) for name, impl in impls.items()}, settings
+        {name: impl.infer(problem) for name, impl in impls.items()}, settings, impls
     )
     return {
         "bench": "infer",
@@ -95,7 +103,7 @@ def stream(impls, shape, settings):
     """``shape.T`` calls of one step each, the state carried; times are per step."""
     problem = make_problem(shape)
     samples, outputs = _sample(
-        {name: impl.stream(problem) for name, impl in impls.items()}, settings
+        {name: impl.stream(problem) for name, impl in impls.items()}, settings, impls
     )
     per_step = {name: [t / shape.T for t in times] for name, times in samples.items()}
     return {
@@ -119,7 +127,7 @@ def varlen(impls, shape, settings):
     for name, impl in impls.items():
         steps[name], grads[name] = impl.train(padded)
         steps[f"{name}_full"], _ = impl.train(full)
-    samples, losses = _sample(steps, settings)
+    samples, losses = _sample(steps, settings, impls)
     results = {name: {**grads[name](), "loss": losses[name]} for name in impls}
     return {
         "bench": "varlen",

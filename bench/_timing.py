@@ -4,9 +4,10 @@ import gc
 import math
 import statistics
 import time
+from contextlib import nullcontext
 
 
-def interleaved(fns, repeats, min_time, max_time, min_repeats=3):
+def interleaved(fns, repeats, min_time, max_time, min_repeats=3, contexts=None):
     """Seconds per call of each callable, sampled in turn.
 
     Every callable is first called once to warm up (and again to calibrate if that was
@@ -21,6 +22,10 @@ def interleaved(fns, repeats, min_time, max_time, min_repeats=3):
         Samples per callable, lowered (not below ``min_repeats``) to keep the sampling of
         all callables within ``max_time`` seconds.
     min_time, max_time : float
+    contexts : dict of str to callable, optional
+        For some callables, a factory of the context they run in (warm-up and every sample),
+        e.g. a thread-pool limit: set once per sample, as a program would set it once, so
+        that its cost is not counted.
 
     Returns
     -------
@@ -28,15 +33,17 @@ def interleaved(fns, repeats, min_time, max_time, min_repeats=3):
     outputs : dict of str to object
         What each callable returned on its warm-up call.
     """
+    contexts = {name: (contexts or {}).get(name, nullcontext) for name in fns}
     outputs, calls, per_call = {}, {}, {}
     for name, fn in fns.items():
-        t0 = time.perf_counter()
-        outputs[name] = fn()
-        first = time.perf_counter() - t0
-        if first < 0.1:
+        with contexts[name]():
             t0 = time.perf_counter()
-            fn()
+            outputs[name] = fn()
             first = time.perf_counter() - t0
+            if first < 0.1:
+                t0 = time.perf_counter()
+                fn()
+                first = time.perf_counter() - t0
         calls[name] = max(1, math.ceil(min_time / max(first, 1e-9)))
         per_call[name] = first
     round_time = sum(calls[name] * per_call[name] for name in fns)
@@ -49,10 +56,11 @@ def interleaved(fns, repeats, min_time, max_time, min_repeats=3):
         for r in range(repeats):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 fn, n = fns[name], calls[name]
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    fn()
-                samples[name].append((time.perf_counter() - t0) / n)
+                with contexts[name]():
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        fn()
+                    samples[name].append((time.perf_counter() - t0) / n)
     finally:
         gc.enable()
     return samples, outputs

@@ -7,8 +7,10 @@ Usage (from the repository root)::
 
 Each thread count runs in a fresh worker process in which every library gets that many
 threads: the BLAS libraries through the environment and threadpoolctl, PyTorch through
-``torch.set_num_threads``. The results are written to ``bench/results/<profile>.json`` and
-``bench/results/<profile>.md``. See bench/README.md for what is measured and how.
+``torch.set_num_threads``; crnn alone, with several threads, splits its batches over them and
+keeps BLAS on one thread (see ``_impls``). The results are written to
+``bench/results/<profile>.json`` and ``bench/results/<profile>.md``. See bench/README.md for
+what is measured and how.
 """
 
 import argparse
@@ -114,7 +116,7 @@ def worker(args):
 
     n = args.threads[0]
     # Import every library before limiting, so that threadpoolctl sees all their pools.
-    impls = {name: _impls.load(name) for name in args.impls}
+    impls = {name: _impls.load(name, n) for name in args.impls}
     limiter = threadpool_limits(limits=n)  # noqa: F841 (in force while it lives)
     if "torch" in impls:
         impls["torch"].torch.set_num_threads(n)
@@ -141,6 +143,7 @@ def worker(args):
         "threads": n,
         "threadpools": threadpool_info(),
         "torch_threads": impls["torch"].torch.get_num_threads() if "torch" in impls else None,
+        "crnn_mode": impls["crnn"].mode if "crnn" in impls else None,
         "versions": _versions(impls),
         "loadavg": loadavg,
         "records": records,

@@ -1,4 +1,4 @@
-"""The benchmark suite (bench/run.py) still runs end to end: a tiny run, no timing asserted."""
+"""The benchmark suite (bench/run.py) still runs end to end: tiny runs, no timing asserted."""
 
 import json
 import subprocess
@@ -13,18 +13,17 @@ pytest.importorskip("pyximport", reason="the benchmark compiles its BLAS timing 
 RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 
-def test_quick_profile_runs_and_implementations_agree(tmp_path):
-    cmd = [sys.executable, str(RUN), "--profile", "quick", "--threads", "1", "--out", str(tmp_path)]
+def _run_quick(tmp_path, *options):
+    """Run the quick profile with one sample per case; return its JSON result and Markdown."""
+    cmd = [sys.executable, str(RUN), "--profile", "quick", "--out", str(tmp_path), *options]
     cmd += ["--repeats", "1", "--min-time", "0", "--max-time", "0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads((tmp_path / "quick.json").read_text()), (tmp_path / "quick.md").read_text()
 
-    result = json.loads((tmp_path / "quick.json").read_text())
-    (run,) = result["runs"]
-    assert run["threads"] == 1 and run["torch_threads"] == 1
-    assert all(pool["num_threads"] == 1 for pool in run["threadpools"])
-    assert {rec["bench"] for rec in run["records"]} == {"train", "infer", "stream", "varlen", "fit"}
-    for rec in run["records"]:
+
+def _assert_agree(records):
+    for rec in records:
         assert {"crnn", "torch"} <= set(rec["times"])
         if rec["bench"] == "fit":
             assert 0 < rec["kernel_seconds"] < rec["fit_seconds"]
@@ -35,7 +34,17 @@ def test_quick_profile_runs_and_implementations_agree(tmp_path):
         if rec["bench"] == "train":
             assert rec["flops"] > 0 and rec["blas"]["seconds"] > 0
 
-    report = (tmp_path / "quick.md").read_text()
+
+def test_quick_profile_runs_and_implementations_agree(tmp_path):
+    result, report = _run_quick(tmp_path, "--threads", "1")
+
+    (run,) = result["runs"]
+    assert run["threads"] == 1 and run["torch_threads"] == 1
+    assert all(pool["num_threads"] == 1 for pool in run["threadpools"])
+    assert {rec["bench"] for rec in run["records"]} == {"train", "infer", "stream", "varlen", "fit"}
+    _assert_agree(run["records"])
+    assert all(rec["n_jobs"] is None for rec in run["records"] if rec["bench"] == "fit")
+
     for heading in (
         "## 1 thread",
         "### Targets",
@@ -45,3 +54,18 @@ def test_quick_profile_runs_and_implementations_agree(tmp_path):
         "### fit()",
     ):
         assert heading in report
+    assert "thread mode" not in report
+
+
+def test_two_thread_mode_splits_crnn_batches_and_says_so(tmp_path):
+    suites = ("--suites", "train", "stream", "fit", "--impls", "crnn", "torch")
+    result, report = _run_quick(tmp_path, "--threads", "2", *suites)
+
+    (run,) = result["runs"]
+    assert run["torch_threads"] == 2
+    # crnn's one-BLAS-thread limit holds only while crnn is timed: the worker's pools are back.
+    assert all(pool["num_threads"] == 2 for pool in run["threadpools"])
+    assert "batch split over 2 threads, 1-thread BLAS" in run["crnn_mode"]
+    _assert_agree(run["records"])
+    assert all(rec["n_jobs"] == 2 for rec in run["records"] if rec["bench"] == "fit")
+    assert report.count("crnn's 2-thread mode: batch split over 2 threads, 1-thread BLAS") == 4
