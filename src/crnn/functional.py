@@ -46,6 +46,7 @@ Example
 >>> Y.shape, h_n[0].shape, grad.shape == params.shape
 ((5, 2, 8), (1, 2, 8), True)
 """
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -307,7 +308,6 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     c0 = _check_states(layout, c0, "c0", B, dtype, check_finite)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-
     if not _is_positive_int(n_threads):
         raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
 
@@ -347,19 +347,24 @@ def _batch_parts(lengths, n_parts):
     return [order[p::n_parts] for p in range(n_parts)]
 
 
-_EXECUTOR = None
+_POOL = {"executor": None, "size": 0}
+_POOL_LOCK = threading.Lock()
 
 
 def _map(function, *iterables):
     """``map`` over batch parts: in threads when there are several (the kernels release
-    the GIL), else in the calling thread."""
-    global _EXECUTOR
+    the GIL), else in the calling thread. The threads are kept for later calls."""
     args = list(zip(*iterables))
     if len(args) == 1:
         return [function(*args[0])]
-    if _EXECUTOR is None or _EXECUTOR._max_workers < len(args):
-        _EXECUTOR = ThreadPoolExecutor(max_workers=len(args), thread_name_prefix="crnn")
-    return list(_EXECUTOR.map(lambda a: function(*a), args))
+    with _POOL_LOCK:
+        if _POOL["size"] < len(args):
+            if _POOL["executor"] is not None:
+                _POOL["executor"].shutdown(wait=False)
+            _POOL["executor"] = ThreadPoolExecutor(len(args), thread_name_prefix="crnn")
+            _POOL["size"] = len(args)
+        executor = _POOL["executor"]
+    return list(executor.map(lambda a: function(*a), args))
 
 
 def _merge(parts, results, B):
