@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+import crnn.functional
 from crnn.functional import RNNLayout, backward, forward, init_params
+
+
+@pytest.fixture
+def split_any_batch(monkeypatch):
+    """Split even these tiny batches (normally too little work to get a thread)."""
+    monkeypatch.setattr(crnn.functional, "_MIN_PART_WORK", 0)
 
 
 def _run(layout, params, X, lengths, h0, c0, n_threads, truncate=None, dropout=0.0, seed=0):
@@ -22,7 +29,8 @@ def _run(layout, params, X, lengths, h0, c0, n_threads, truncate=None, dropout=0
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("n_threads", [2, 3, 50])
 @pytest.mark.parametrize("truncate", [None, 2])
-def test_split_batch_matches_one_thread(cell, bidirectional, n_threads, truncate):
+def test_split_batch_matches_one_thread(cell, bidirectional, n_threads, truncate,
+                                        split_any_batch):
     name, nonlinearity = cell
     layout = RNNLayout(name, 3, (4, 5), bidirectional=bidirectional, nonlinearity=nonlinearity)
     params = init_params(layout, random_state=0)
@@ -40,7 +48,7 @@ def test_split_batch_matches_one_thread(cell, bidirectional, n_threads, truncate
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
-def test_split_with_dropout_is_reproducible():
+def test_split_with_dropout_is_reproducible(split_any_batch):
     layout = RNNLayout("gru", 3, (4, 4))
     params = init_params(layout, random_state=0)
     X = np.random.default_rng(1).normal(size=(5, 8, 3))
@@ -48,6 +56,15 @@ def test_split_with_dropout_is_reproducible():
     second = _run(layout, params, X, None, None, None, 2, dropout=0.5, seed=3)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("B, H, parts", [(64, 128, 2), (16, 128, 2), (8, 64, 1), (64, 32, 1)])
+def test_only_batches_with_enough_work_are_split(B, H, parts):
+    # An LSTM part needs B/parts * 4 * H * H >= 2**18 multiply-adds per step.
+    layout = RNNLayout("lstm", 2, (H,))
+    X = np.zeros((2, B, 2), dtype=np.float32)
+    _, _, cache = forward(layout, init_params(layout, dtype=np.float32), X, n_threads=2)
+    assert len(cache.parts) == parts
 
 
 @pytest.mark.parametrize("n_threads", [0, -1, 1.5, None])

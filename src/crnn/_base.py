@@ -49,9 +49,6 @@ PATTERNS = ("seq2vec", "seq2seq", "vec2seq", "encdec")
 # Prediction runs over chunks of sequences whose largest buffer (steps x batch x gate
 # units) stays near this many values, sorted by length so that chunks carry little padding.
 _PREDICT_CHUNK_VALUES = 1 << 22
-# The least work (multiply-adds of one step's recurrent product) for which a part of a
-# minibatch gets a thread of its own (see BaseRNN._n_threads).
-_MIN_PART_WORK = 1 << 18
 # The most steps the kernels run (they count in C ints).
 _MAX_STEPS = 2**31 - 1
 # The learning rate below which learning_rate="adaptive" stops instead of dividing it again.
@@ -717,7 +714,7 @@ class BaseRNN(BaseEstimator, ABC):
         weights = batch.weights / batch_weight
         directions = network.encoder.num_directions
         train = dict(dropout=self.dropout, random_state=self._random_state, check_finite=False,
-                     n_threads=self._n_threads(network, len(batch)))
+                     n_threads=effective_n_jobs(self.n_jobs))
         x, lengths = batch.x, batch.x_lengths
         if self.pattern_ == "vec2seq":
             lengths = batch.y_lengths
@@ -828,7 +825,7 @@ class BaseRNN(BaseEstimator, ABC):
                 c0 = None if state[1] is None else [c[:, idx] for c in state[1]]
             Y, (h_n, c_n), _ = forward(
                 encoder, enc, xc, chunk_lengths, h0, c0, keep_cache=False, check_finite=False,
-                n_threads=self._n_threads(network, len(idx)),
+                n_threads=effective_n_jobs(self.n_jobs),
             )
             if self.pattern_ == "seq2vec":
                 out[idx] = _final_features(h_n) @ W + b
@@ -843,19 +840,6 @@ class BaseRNN(BaseEstimator, ABC):
                     if c_n is not None:
                         final[1][layer][:, idx] = c_n[layer]
         return out, final
-
-    def _n_threads(self, network, batch_size):
-        """Into how many parts (threads) to split a batch of ``batch_size`` sequences.
-
-        Up to ``n_jobs``, but no part smaller than what pays for its thread: each part's
-        per-step recurrent product should have at least _MIN_PART_WORK multiply-adds
-        (measured on 2 cores: LSTM B=32 H=128 gains 1.5x from 2 parts, B=32 H=32 loses).
-        """
-        n = effective_n_jobs(self.n_jobs)
-        widths = [h * network.encoder.gates * h for h in network.encoder.hidden_sizes]
-        while n > 1 and (batch_size // n) * max(widths) < _MIN_PART_WORK:
-            n -= 1
-        return n
 
     def _decode(self, network, dec, W, b, h_n, c_n, steps):
         """Run the decoder on its own outputs for ``steps`` steps from the encoder's state."""

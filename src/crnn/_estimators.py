@@ -133,10 +133,10 @@ _COMMON_PARAMETERS = """
         Threads for training and prediction: each minibatch is split into up
         to ``n_jobs`` parts run in parallel (BLAS stays on one thread, which is
         faster than BLAS's own threads on the small per-step products). A part
-        too small to pay for its thread is not made, so small networks run on
-        one thread anyway. None means 1 (unless in a joblib
-        ``parallel_config`` context), -1 all cores. Results agree with one
-        thread to rounding.
+        too small to pay for its thread is not made (see ``n_threads`` in
+        :func:`crnn.functional.forward`), so small networks run on one thread
+        anyway. None means 1 (unless in a joblib ``parallel_config`` context),
+        -1 all cores. Results agree with one thread to rounding.
 """
 
 _COMMON_ATTRIBUTES = """
