@@ -250,6 +250,17 @@ def test_padding_may_hold_nan(lstm):
         run(layout, p, dY=dY)
 
 
+def test_backward_check_finite_off_lets_nan_through(lstm):
+    layout, p = lstm
+    dY = p.dY.copy()
+    dY[0, int(np.argmax(p.lengths)), 0] = np.nan
+    Y, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0)
+    with pytest.raises(ValueError, match="dY contains NaN"):
+        backward(cache, dY)
+    dX, _, _, grad = backward(cache, dY, check_finite=False)  # the refused call left it usable
+    assert np.isnan(grad).any() and np.isnan(dX).any()
+
+
 def test_non_native_byte_order_is_accepted(lstm):
     layout, p = lstm
     swapped = p.X.astype(p.X.dtype.newbyteorder(">" if p.X.dtype.byteorder != ">" else "<"))

@@ -713,8 +713,10 @@ class BaseRNN(BaseEstimator, ABC):
         g_enc, g_dec, gW, gb = network.split(grad)
         weights = batch.weights / batch_weight
         directions = network.encoder.num_directions
+        # Inputs were checked at fit; a non-finite loss or gradient is caught by the caller.
         train = dict(dropout=self.dropout, random_state=self._random_state, check_finite=False,
                      n_threads=effective_n_jobs(self.n_jobs))
+        bptt = dict(truncate=self.truncate_bptt, check_finite=False)
         x, lengths = batch.x, batch.x_lengths
         if self.pattern_ == "vec2seq":
             lengths = batch.y_lengths
@@ -728,7 +730,7 @@ class BaseRNN(BaseEstimator, ABC):
             dfeatures = _head_backward(features, dout, W, gW, gb)
             dh_n = [np.zeros_like(h) for h in h_n]
             dh_n[-1] = _split_directions(dfeatures, directions)
-            g_enc[:] = backward(cache, None, dh_n, truncate=self.truncate_bptt)[3]
+            g_enc[:] = backward(cache, None, dh_n, **bptt)[3]
             return loss
         if self.pattern_ == "encdec":
             Y, _, decoder_cache = forward(
@@ -745,9 +747,9 @@ class BaseRNN(BaseEstimator, ABC):
             return loss
         dh_n = dc_n = None
         if self.pattern_ == "encdec":
-            _, dh0, dc0, g_dec[:] = backward(decoder_cache, dY, truncate=self.truncate_bptt)
+            _, dh0, dc0, g_dec[:] = backward(decoder_cache, dY, **bptt)
             dY, dh_n, dc_n = None, _unbridge(dh0, directions), _unbridge(dc0, directions)
-        g_enc[:] = backward(cache, dY, dh_n, dc_n, truncate=self.truncate_bptt)[3]
+        g_enc[:] = backward(cache, dY, dh_n, dc_n, **bptt)[3]
         return loss
 
     def _step_loss(self, Y, y, weights, W, b, gW, gb):

@@ -452,7 +452,7 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache):
     return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
-def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
+def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=True):
     """Backpropagation through time for one ``forward`` call.
 
     Parameters
@@ -467,6 +467,8 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
         Truncated BPTT: each direction propagates through only the last ``truncate`` steps it
         processed for each sequence (the reverse direction's last steps are times
         ``truncate-1 .. 0``); earlier steps and the initial states get no gradient.
+    check_finite : bool, default=True
+        Refuse NaN or infinity in dh_n, dc_n and dY within each sequence's length.
 
     Returns
     -------
@@ -494,12 +496,13 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None):
         if dY.shape != (T, B, layout.output_size):
             raise ValueError(f"dY must have Y's shape {(T, B, layout.output_size)}, "
                              f"got {dY.shape}")
-        _check_finite_steps(dY, lengths, "dY")
-    dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, True)
+        if check_finite:
+            _check_finite_steps(dY, lengths, "dY")
+    dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, check_finite)
     if dc_n is not None and layout.cell != "lstm":
         raise ValueError(f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has "
                          "none")
-    dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, True)
+    dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, check_finite)
     cache.used = True
 
     views = layout.views(params)
