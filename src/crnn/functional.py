@@ -166,7 +166,10 @@ class RNNLayout:
             ``views[layer][direction][name]`` is an array view sharing memory with ``params``;
             names are ``"W_x"``, ``"W_h"``, ``"b"`` and, for the GRU, ``"b_hn"``.
         """
-        params = _check_params(self, params, check_finite=False)
+        return self._views(_check_params(self, params, check_finite=False))
+
+    def _views(self, params):
+        """views() of an array already checked (1-D, C-contiguous, n_params long)."""
         out = [[{} for _ in range(self.num_directions)] for _ in range(self.num_layers)]
         for layer, direction, name, start, stop, shape in self._entries:
             out[layer][direction][name] = params[start:stop].reshape(shape)
@@ -320,7 +323,7 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     parts = _batch_parts(lengths, n_threads, work)
     rng = check_random_state(random_state) if dropout > 0 else None
     seeds = [None] * len(parts) if rng is None else rng.randint(2**31 - 1, size=len(parts))
-    views = layout.views(params)
+    views = layout._views(params)
 
     def run(part, seed):
         take = (lambda a: a) if part is None else (lambda a: a[:, part])
@@ -351,7 +354,7 @@ def _batch_parts(lengths, n_parts, work):
     n_parts = min(n_parts, len(lengths))
     while n_parts > 1 and (len(lengths) // n_parts) * work < _MIN_PART_WORK:
         n_parts -= 1
-    if n_parts == 1 and not np.any(np.diff(lengths) > 0):
+    if n_parts == 1 and not (lengths[1:] > lengths[:-1]).any():
         return [None]
     order = np.argsort(-lengths, kind="stable")
     return [order[p::n_parts] for p in range(n_parts)]
@@ -505,7 +508,7 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
     dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, check_finite)
     cache.used = True
 
-    views = layout.views(params)
+    views = layout._views(params)
 
     def run(part, part_cache):
         take = (lambda a: a) if part is None else (lambda a: a[:, part])
@@ -532,7 +535,7 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate):
     dc_n = None if dc_n is None else [np.ascontiguousarray(c) for c in dc_n]
     cell = layout._kernel_cell
     grad = np.zeros(layout.n_params, dtype=dtype)
-    grads = layout.views(grad)
+    grads = layout._views(grad)
     workspace = np.empty(_workspace_size(layout, T, B), dtype=dtype)
     is_lstm = layout.cell == "lstm"
     dh0 = [np.zeros((layout.num_directions, B, H), dtype=dtype) for H in layout.hidden_sizes]
