@@ -31,4 +31,5 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
 )
 
-setup(ext_modules=cythonize([ext], language_level=3))
+# The generated C goes to build/, away from the hand-written sources.
+setup(ext_modules=cythonize([ext], language_level=3, build_dir="build/cython"))

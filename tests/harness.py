@@ -1,10 +1,22 @@
-"""Test harness: random problems, result comparison and the PyTorch side."""
+"""Test harness: random problems, result comparison, the PyTorch side, fuzz settings."""
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 from reference import run
+
+# The fuzz tests (test_fuzz_*.py, test_faults.py) run a fixed sample of 100 examples each;
+# CRNN_FUZZ_EXAMPLES=N runs N fresh random examples instead (see SECURITY.md).
+_EXAMPLES = int(os.environ.get("CRNN_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(
+    max_examples=_EXAMPLES or 100,
+    derandomize=not _EXAMPLES,  # the normal suite sees the same examples every run
+    deadline=None,  # a hang shows as a stuck test; timing varies too much under ASan
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def variable_lengths(T, B):

@@ -24,11 +24,12 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 import crnn._base
+from harness import FUZZ
 from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._optim import SGD, Adam
 from crnn._persistence import load, save
@@ -252,9 +253,7 @@ def test_damaged_zip_headers_are_refused(existing, field, offset, value):
         load(path)
 
 
-@settings(max_examples=int(os.environ.get("CRNN_FUZZ_EXAMPLES", "0")) or 100,
-          derandomize=not os.environ.get("CRNN_FUZZ_EXAMPLES"), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@FUZZ
 @given(st.data())
 def test_damaged_model_files_are_refused_or_load_identically(existing, model, data):
     path, content = existing

@@ -25,19 +25,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 
+from harness import FUZZ
 from crnn._estimators import RNNClassifier, RNNRegressor
 
-_EXAMPLES = int(os.environ.get("CRNN_FUZZ_EXAMPLES", "0"))
-fuzz = settings(
-    max_examples=_EXAMPLES or 100,
-    derandomize=not _EXAMPLES,  # the normal suite sees the same examples every run
-    deadline=None,  # a hang shows as a stuck test; timing varies too much under ASan
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 TINY = dict(hidden_layer_sizes=(2,), max_iter=1, random_state=0)
 
@@ -193,7 +187,7 @@ def _ragged(draw, rng, n, F, kind):
                            n_features=F)
 
 
-@fuzz
+@FUZZ
 @given(sequences(), st.sampled_from(["lstm", "gru", "rnn"]), st.booleans(),
        st.sampled_from(["float32", "float64"]))
 def test_fit_on_fuzzed_sequences(data, cell, bidirectional, dtype):
@@ -221,7 +215,7 @@ def _fitted(n_features):
 MODELS = {1: _fitted(1), 2: _fitted(2)}
 
 
-@fuzz
+@FUZZ
 @given(st.sampled_from([1, 2]).flatmap(lambda f: st.tuples(st.just(f), sequences(f))),
        st.sampled_from(["predict", "partial_fit", "score"]))
 def test_fitted_model_on_fuzzed_sequences(case, method):
@@ -330,7 +324,7 @@ def sample_weights(draw):
     return w, valid
 
 
-@fuzz
+@FUZZ
 @given(st.booleans(), st.data(), sample_weights())
 def test_fuzzed_targets_and_sample_weights(classifier, data, weights):
     y, valid_y = data.draw(class_targets() if classifier else regression_targets())
@@ -387,7 +381,7 @@ X_PARAMS = np.random.default_rng(2).normal(size=(20, 3, 2))
 Y_PARAMS = X_PARAMS.sum(axis=(1, 2))
 
 
-@fuzz
+@FUZZ
 @given(st.lists(st.sampled_from(sorted(BOUNDS)), min_size=1, max_size=3, unique=True),
        st.data())
 def test_hyper_parameters_at_and_past_their_bounds(names, data):

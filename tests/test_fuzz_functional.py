@@ -29,18 +29,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from harness import FUZZ
 from crnn.functional import RNNLayout, backward, forward
 
-_EXAMPLES = int(os.environ.get("CRNN_FUZZ_EXAMPLES", "0"))
-fuzz = settings(
-    max_examples=_EXAMPLES or 100,
-    derandomize=not _EXAMPLES,  # the normal suite sees the same examples every run
-    deadline=None,  # a hang shows as a stuck test; timing varies too much under ASan
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 INT_MAX = 2**31 - 1
@@ -135,7 +129,7 @@ LENGTH_FORMS = [list, tuple, lambda x: np.asarray(x, np.int8), lambda x: np.asar
                 lambda x: np.asarray(x, np.int64), read_only]
 
 
-@fuzz
+@FUZZ
 @given(problems(), st.data())
 def test_unusual_layouts_give_bit_identical_results(p, data):
     expected = run(p.layout, p.args)
@@ -294,7 +288,7 @@ BREAKERS = [bad_dtype, mismatched_float, wrong_ndim, zero_or_off_by_one, wrong_p
             cell_state_without_lstm, bad_truncate]
 
 
-@fuzz
+@FUZZ
 @given(problems(), st.sampled_from(BREAKERS), st.data())
 def test_one_broken_argument_raises_a_clear_error(p, breaker, data):
     changes, error, culprit = breaker(p, data)
@@ -304,21 +298,21 @@ def test_one_broken_argument_raises_a_clear_error(p, breaker, data):
     assert culprit in str(info.value)
 
 
-@fuzz
+@FUZZ
 @given(problems(), st.sampled_from([-0.1, 1.0, 1.5, np.nan, np.inf, -np.inf]))
 def test_dropout_past_its_bounds(p, dropout):
     with pytest.raises(ValueError, match="dropout"):
         forward(p.layout, p.args["params"], p.args["X"], dropout=dropout)
 
 
-@fuzz
+@FUZZ
 @given(problems(), st.sampled_from([None, 1, "not an RNNLayout"]))
 def test_layout_must_be_a_layout(p, layout):
     with pytest.raises(TypeError, match="layout"):
         forward(layout, p.args["params"], p.args["X"])
 
 
-@fuzz
+@FUZZ
 @given(problems(), st.data())
 def test_non_finite_values_stay_in_their_sequence(p, data):
     # Without the check, NaN or infinity in one sequence's input or initial state reaches
