@@ -73,10 +73,10 @@ def check_sequences(X, *, dtype, name="X"):
         raise ValueError(
             f"{name} has shape {X.shape}: every sequence needs at least one step and one feature."
         )
-    nan = np.isnan(X)
-    if not nan.any():
+    if not np.isnan(X.min()):  # min() is NaN if any value is, with no mask allocated
         lengths = np.full(n_sequences, n_steps, dtype=np.intp)
         return np.ascontiguousarray(X.transpose(1, 0, 2)), lengths
+    nan = np.isnan(X)
     lengths = _nan_padding_lengths(nan, name)
     data = np.array(X.transpose(1, 0, 2), order="C")  # a copy: never write to the user's X
     data[nan.transpose(1, 0, 2)] = 0
