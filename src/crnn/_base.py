@@ -131,9 +131,9 @@ class _Network:
 
 
 class _Data:
-    """Validated training data, time-major, with one weight per target position.
+    """Validated training data, with one weight per target position.
 
-    ``x`` is ``(T, N, F)`` with ``x_lengths`` (``(N, F)`` vectors and None for vec2seq);
+    ``x`` is ``(N, T, F)`` with ``x_lengths`` (``(N, F)`` vectors and None for vec2seq);
     ``y`` is ``(N,)`` codes or ``(N, k)`` values for seq2vec, else time-major ``(T_y, N)``
     codes or ``(T_y, N, k)`` values with ``y_lengths``; ``weights`` has the shape of the
     positions (``(N,)`` or ``(T_y, N)``) and is zero at padded steps.
@@ -157,12 +157,18 @@ class _Data:
             x, x_lengths = self.x[idx], None
         else:
             x_lengths = self.x_lengths[idx]
-            x = self.x[: x_lengths[0], idx]
+            x = self.x[idx, : x_lengths[0]]
         if self.y_lengths is None:
             return _Data(x, x_lengths, self.y[idx], None, self.weights[idx])
         y_lengths = self.y_lengths[idx]
         steps = y_lengths.max()
         return _Data(x, x_lengths, self.y[:steps, idx], y_lengths, self.weights[:steps, idx])
+
+
+def _time_major(x, idx, steps):
+    """Sequences ``idx`` of batch-major ``x`` ``(N, T, F)``, their first ``steps`` steps,
+    as a C-contiguous time-major ``(steps, len(idx), F)`` array."""
+    return np.ascontiguousarray(x[idx, :steps].swapaxes(0, 1))
 
 
 def _final_features(h_n):
@@ -413,7 +419,7 @@ class BaseRNN(BaseEstimator, ABC):
         return np.dtype(self.dtype) if reset else self.params_.dtype
 
     def _validate_inputs(self, X, pattern, reset):
-        """``(x, lengths)``: sequences ``(T, N, F)`` and lengths, or vectors ``(N, F)`` and None."""
+        """``(x, lengths)``: sequences ``(N, T, F)`` and lengths, or vectors ``(N, F)`` and None."""
         dtype = self._compute_dtype(reset)
         if pattern == "vec2seq":
             x, lengths = check_vectors(X, dtype=dtype), None
@@ -721,6 +727,8 @@ class BaseRNN(BaseEstimator, ABC):
         if self.pattern_ == "vec2seq":
             lengths = batch.y_lengths
             x = np.ascontiguousarray(np.broadcast_to(x, (lengths.max(), *x.shape)))
+        else:
+            x = np.ascontiguousarray(x.swapaxes(0, 1))  # time-major, as the kernels take it
         Y, (h_n, c_n), cache = forward(network.encoder, enc, x, lengths, **train)
         if self.pattern_ == "seq2vec":
             features = _final_features(h_n)
@@ -820,7 +828,7 @@ class BaseRNN(BaseEstimator, ABC):
                 xc = np.ascontiguousarray(xc)
             else:
                 chunk_lengths = lengths[idx]
-                xc = x[: chunk_lengths[0], idx]
+                xc = _time_major(x, idx, chunk_lengths[0])
             h0 = c0 = None
             if state is not None:
                 h0 = [h[:, idx] for h in state[0]]

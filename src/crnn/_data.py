@@ -32,7 +32,10 @@ def is_ragged(seq):
 
 
 def check_sequences(X, *, dtype, name="X"):
-    """Validate sequences and return them time-major and zero-padded.
+    """Validate sequences and return them batch-major and zero-padded.
+
+    Batch-major, so that well-formed input is used without a copy; the estimators copy
+    each minibatch into the kernels' time-major layout.
 
     Parameters
     ----------
@@ -46,8 +49,9 @@ def check_sequences(X, *, dtype, name="X"):
 
     Returns
     -------
-    data : ndarray of shape (n_steps, n_sequences, n_features)
-        C-contiguous, ``data[t, i] == 0`` for ``t >= lengths[i]``.
+    data : ndarray of shape (n_sequences, n_steps, n_features)
+        C-contiguous, ``data[i, t] == 0`` for ``t >= lengths[i]``; ``X`` itself when it
+        already is such an array (never written to).
     lengths : ndarray of shape (n_sequences,), dtype intp
         The number of steps of each sequence, at least 1.
 
@@ -75,11 +79,11 @@ def check_sequences(X, *, dtype, name="X"):
         )
     if not np.isnan(X.min()):  # min() is NaN if any value is, with no mask allocated
         lengths = np.full(n_sequences, n_steps, dtype=np.intp)
-        return np.ascontiguousarray(X.transpose(1, 0, 2)), lengths
+        return np.ascontiguousarray(X), lengths
     nan = np.isnan(X)
     lengths = _nan_padding_lengths(nan, name)
-    data = np.array(X.transpose(1, 0, 2), order="C")  # a copy: never write to the user's X
-    data[nan.transpose(1, 0, 2)] = 0
+    data = np.array(X, order="C")  # a copy: never write to the user's X
+    data[nan] = 0
     return data, lengths
 
 
@@ -154,9 +158,9 @@ def _check_ragged(X, dtype, name):
     if n_features == 0:
         raise ValueError(f"{name} has 0 features: every step needs at least one feature.")
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.intp)
-    data = np.zeros((lengths.max(), len(arrays), n_features), dtype=dtype)
+    data = np.zeros((len(arrays), lengths.max(), n_features), dtype=dtype)
     for i, a in enumerate(arrays):
-        data[: a.shape[0], i] = a
+        data[i, : a.shape[0]] = a
     return data, lengths
 
 
