@@ -14,7 +14,8 @@ CSRC = Path("src", "csrc")
 SOURCES = ["src/crnn/_kernels.pyx", str(CSRC / "common.c"), str(CSRC / "dtype_f32.c"),
            str(CSRC / "dtype_f64.c")]
 
-# Never -ffast-math: it breaks NaN checks. These two only let loops with selects vectorize.
+# No fast-math (it would break the NaN checks); these two flags only let the row loops,
+# which contain selects, vectorize.
 compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 link_args = []
 if os.environ.get("CRNN_SANITIZE"):

@@ -1,4 +1,5 @@
-"""Test harness: random problems, result comparison, the PyTorch side, fuzz settings."""
+"""Test harness: random problems, result comparison, the PyTorch side, fuzz settings and
+unusual array layouts."""
 
 import os
 from types import SimpleNamespace
@@ -243,3 +244,25 @@ def crnn_run(p, truncate=None, dtype=np.float64):
     dX, dh0, dc0, grad = backward(cache, cast(p.dY), cast_all(p.dh_n), cast_all(p.dc_n),
                                   truncate=truncate)
     return dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)
+
+
+# -- unusual but valid memory layouts of an array (the fuzz tests feed them) --------------
+
+def fortran(a):
+    return np.asfortranarray(a)
+
+
+def strided(a):
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def reversed_strides(a):
+    return np.ascontiguousarray(a[::-1])[::-1]
+
+
+def read_only(a):
+    a = a.copy()
+    a.setflags(write=False)
+    return a

@@ -29,7 +29,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 
-from harness import FUZZ
+from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from crnn._estimators import RNNClassifier, RNNRegressor
 
 
@@ -60,26 +60,6 @@ def assert_clear_error(call):
 
 VALID_KINDS = [np.float64, np.float32, np.float16, np.int64, np.uint8, bool, "object-numbers"]
 INVALID_KINDS = [np.complex128, "object-strings"]
-
-
-def fortran(a):
-    return np.asfortranarray(a)
-
-
-def strided(a):
-    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
-    wide[..., ::2] = a
-    return wide[..., ::2]
-
-
-def reversed_strides(a):
-    return np.ascontiguousarray(a[::-1])[::-1]
-
-
-def read_only(a):
-    a = a.copy()
-    a.setflags(write=False)
-    return a
 
 
 LAYOUTS = [lambda a: a, fortran, strided, reversed_strides, read_only]

@@ -32,7 +32,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import FUZZ
+from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from crnn.functional import RNNLayout, backward, forward
 
 
@@ -99,26 +99,6 @@ def padding_mask(p):
 
 
 # -- unusual but valid layouts -------------------------------------------------------------
-
-def fortran(a):
-    return np.asfortranarray(a)
-
-
-def strided(a):
-    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
-    wide[..., ::2] = a
-    return wide[..., ::2]
-
-
-def reversed_strides(a):
-    return np.ascontiguousarray(a[::-1])[::-1]
-
-
-def read_only(a):
-    a = a.copy()
-    a.setflags(write=False)
-    return a
-
 
 def byte_swapped(a):
     return a.astype(a.dtype.newbyteorder("S"))
