@@ -160,6 +160,25 @@ def test_tiny_shapes(cell, T, B, lengths):
     assert_results_close(crnn_run(p), reference(p), RTOL64, ATOL64)
 
 
+# Hidden sizes with 12 * G*H*H just above 10^6 multiply-adds and 11 * G*H*H below it.
+WIDE = {"rnn": 295, "lstm": 147, "gru": 168}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_orientation_of_the_recurrent_product(cell, dtype):
+    """Above 10^6 multiply-adds with a batch narrower than H, the kernels take the per-step
+    products transposed (layer.c, transposed_product); at most that, row-major; one row,
+    GEMV. These lengths make the active batch 12, 12, 11, 10, 9, 1 rows (forward and BPTT),
+    so every step kind runs in both directions."""
+    H = WIDE[cell[0]]
+    net = Net(cell[0], 2, (H,), True, cell[1])
+    p = random_problem(net, T=6, B=12, init=True, seed=16)
+    p.params *= 0.05  # keep the wide layer out of saturation, so gradients flow back
+    p.lengths = np.array([6, 3, 5, 5, 4, 2, 5, 5, 5, 5, 5, 5])
+    rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
+
+
 def test_forward_without_cache_gives_the_same_outputs():
     net = Net("gru", 2, (3, 2), True)
     p = random_problem(net, T=4, B=3, variable=True, init=True, seed=12)

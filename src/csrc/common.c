@@ -48,10 +48,11 @@ size_t crnn_workspace_size(const crnn_dims *d)
 {
     if (!dims_ok(d))
         return 0;
-    /* One step's gate rows (B, G*H), the carried dh and dc (B, H) each, a zero row (H) and
-     * the transposed recurrent weights (G*H, H). */
+    /* One step's gate rows (B, G*H), the carried dh and dc (B, H) each, a zero row (H), the
+     * transposed recurrent weights (G*H, H) and one step's product in feature-major order
+     * (G*H, B) (layer.c). */
     size_t B = (size_t)d->B, H = (size_t)d->H, GH = (size_t)crnn_gates(d->cell) * H;
-    return B * GH + 2 * B * H + H + GH * H;
+    return 2 * B * GH + 2 * B * H + H + GH * H;
 }
 
 int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
