@@ -37,9 +37,11 @@ class FitCase:
 
 
 def _data(case):
+    # Drawn in the case's dtype: a float64 draw cast down would put a temporary twice the
+    # data's size into the peak memory that _peak_bytes attributes to fit().
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((case.N, case.T, case.I)).astype(case.dtype)
-    y = (X[:, -5:, 0].sum(axis=1) + 0.1 * rng.standard_normal(case.N)).astype(case.dtype)
+    X = rng.standard_normal((case.N, case.T, case.I), dtype=case.dtype)
+    y = X[:, -5:, 0].sum(axis=1) + 0.1 * rng.standard_normal(case.N, dtype=case.dtype)
     return X, y
 
 
