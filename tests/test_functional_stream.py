@@ -85,3 +85,33 @@ def test_single_sequence_path_agrees_with_batched_path(cell, dtype, rtol):
                     c0=None if c0 is None else [c[:, :1] for c in c0])
     steps = np.stack([stream.step(x[:1]) for x in X])
     np.testing.assert_allclose(steps, Y[:, :1], rtol=rtol, atol=rtol)
+
+
+def test_refused_step_leaves_the_state_unchanged():
+    layout, params, X, _, _ = _setup("lstm")
+    stream, clean = Stream(layout, params, batch_size=3), Stream(layout, params, batch_size=3)
+    stream.step(X[0]), clean.step(X[0])
+    for bad_value in (np.nan, np.inf, -np.inf):
+        bad = X[1].copy()
+        bad[2, 3] = bad_value
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            stream.step(bad)
+    np.testing.assert_array_equal(stream.step(X[1]), clean.step(X[1]))
+
+
+def test_unchecked_stream_lets_nan_through():
+    layout, params, X, _, _ = _setup("gru")
+    stream = Stream(layout, params, batch_size=3, check_finite=False)
+    bad = X[0].copy()
+    bad[1, 0] = np.nan
+    y = stream.step(bad)
+    assert np.isnan(y[1]).all() and np.isfinite(y[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("layout_of_x", ["fortran", "strided", "list"])
+def test_any_array_layout_of_a_step_is_read_right(layout_of_x):
+    layout, params, X, _, _ = _setup("rnn")
+    expected = Stream(layout, params, batch_size=3).step(X[0])
+    x = {"fortran": np.asfortranarray(X[0]), "strided": np.repeat(X[0], 2, axis=1)[:, ::2],
+         "list": X[0].tolist()}[layout_of_x]
+    np.testing.assert_array_equal(Stream(layout, params, batch_size=3).step(x), expected)

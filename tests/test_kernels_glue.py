@@ -107,3 +107,55 @@ def test_extension_links_no_blas():
     linked = [line for line in out.splitlines()
               if re.search(r"blas|lapack|mkl|atlas", line, re.IGNORECASE)]
     assert not linked, f"the extension links a BLAS: {linked}"
+
+
+def _step_kernel(dtype=np.float64, **changes):
+    """StepKernel over one LSTM layer (B=3, I=2, H=5), with some buffers replaced."""
+    reserve_size, workspace_size = K.buffer_sizes(CELL, 1, B, I, H)
+    b = _buffers(dtype)
+    layer = dict(W_x=b["W_x"], W_h=b["W_h"], b=b["b"], b_hn=None, h=np.zeros((B, H), dtype),
+                 c=np.zeros((B, H), dtype), y=np.zeros((1, B, H), dtype),
+                 reserve=np.empty(reserve_size, dtype))
+    layer.update(changes)
+    x = np.zeros((1, B, I), dtype)
+    return K.StepKernel(CELL, x, np.ones(B, np.intc), [tuple(layer.values())],
+                        np.empty(workspace_size, dtype)), layer
+
+
+def test_step_kernel_runs_forward_with_one_step():
+    kernel, layer = _step_kernel()
+    x = _buffers()["x"][0]
+    assert kernel.run_f64(x, True)
+    hn, cn = np.empty((B, H)), np.empty((B, H))
+    b = _buffers()
+    reserve_size, workspace_size = K.buffer_sizes(CELL, 1, B, I, H)
+    y = np.zeros((1, B, H))
+    K.forward(CELL, x[None].copy(), np.ones(B, np.intc), b["W_x"], b["W_h"], b["b"], None,
+              None, None, y, 0, hn, cn, np.empty(reserve_size), np.empty(workspace_size), False)
+    np.testing.assert_array_equal(layer["y"], y)
+    np.testing.assert_array_equal(layer["h"], hn)
+    np.testing.assert_array_equal(layer["c"], cn)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("W_h", np.zeros((H, 3 * H)), "W_h must be"),
+        ("h", np.zeros((B + 1, H)), "h0 must be"),
+        ("c", None, "the LSTM needs cn"),
+        ("y", np.zeros((2, B, H)), "y must be"),
+        ("reserve", np.empty(3), "reserve too small"),
+    ],
+)
+def test_step_kernel_refuses_inconsistent_buffers(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        _step_kernel(**{name: value})
+
+
+def test_step_kernel_refuses_the_wrong_input():
+    kernel, _ = _step_kernel()
+    with pytest.raises(ValueError, match=r"x must be \(B, I\)"):
+        kernel.run_f64(np.zeros((B + 1, I)), True)
+    with pytest.raises(ValueError, match="run_f32 on a float64 kernel"):
+        kernel.run_f32(np.zeros((B, I), np.float32), True)
+    assert not kernel.run_f64(np.full((B, I), np.nan), True)

@@ -5,8 +5,15 @@ This module only checks that the buffers it hands to C are consistent with each 
 releases the GIL around one C call and turns C status codes into exceptions. User-facing
 validation (dtypes, NaN, value ranges, friendly messages) lives in :mod:`crnn.functional`.
 """
+cimport numpy as np
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
+from libc.math cimport isfinite
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+import numpy as np
+
+np.import_array()
 
 cdef extern from "crnn/crnn.h" nogil:
     ctypedef struct crnn_dims:
@@ -149,14 +156,15 @@ cdef int _check_state(object a, Py_ssize_t B, Py_ssize_t H, str name) except -1:
     return 0
 
 
-def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
-            const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
-            const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
-            floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
-            floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
-            bint reverse):
-    """One direction of one layer, forward. y must be zeroed by the caller; this direction
-    writes y[:, :, y_offset:y_offset+H]. b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
+cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+                            const floating[:, ::1] W_x, const floating[:, ::1] W_h,
+                            const floating[::1] b, const floating[::1] b_hn,
+                            const floating[:, ::1] h0, const floating[:, ::1] c0,
+                            const floating[:, :, ::1] y, Py_ssize_t y_offset,
+                            const floating[:, ::1] hn, const floating[:, ::1] cn,
+                            const floating[::1] reserve, const floating[::1] workspace,
+                            bint reverse) except *:
+    """The dims of a forward call, after checking every buffer it takes."""
     cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
                                      workspace, reverse)
     _check(b.shape[0] == W_h.shape[1], "b must be (G*H,)")
@@ -167,6 +175,19 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     _check_state(c0, d.B, d.H, "c0")
     _check_state(hn, d.B, d.H, "hn")
     _check_state(cn, d.B, d.H, "cn")
+    return d
+
+
+def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+            const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
+            const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
+            floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
+            bint reverse):
+    """One direction of one layer, forward. y must be zeroed by the caller; this direction
+    writes y[:, :, y_offset:y_offset+H]. b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
+    cdef crnn_dims d = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset,
+                                     hn, cn, reserve, workspace, reverse)
     cdef const floating *b_hn_p = &b_hn[0] if b_hn is not None else NULL
     cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
     cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
@@ -185,6 +206,124 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
                                       &workspace[0])
     if status != CRNN_OK:
         _raise_status(status)
+
+
+# The buffers StepKernel binds for each layer, in this order.
+cdef enum:
+    _X, _W_X, _W_H, _B, _B_HN, _H, _C, _Y, _RESERVE, _N_BOUND
+
+
+cdef int _bind(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+               const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
+               const floating[::1] b_hn, floating[:, ::1] h, floating[:, ::1] c,
+               floating[:, :, ::1] y, floating[::1] reserve, floating[::1] workspace,
+               crnn_dims *d, void **bound) except -1:
+    d[0] = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h, c, y, 0, h, c, reserve,
+                         workspace, False)
+    _check(d.T == 1, "a step has T = 1")
+    # Inputs are stored without const; run_f32/run_f64 hand them to C as const again.
+    bound[_X], bound[_W_X] = <void *>&x[0, 0, 0], <void *>&W_x[0, 0]
+    bound[_W_H], bound[_B] = <void *>&W_h[0, 0], <void *>&b[0]
+    bound[_B_HN] = <void *>&b_hn[0] if b_hn is not None else NULL
+    bound[_H], bound[_C] = &h[0, 0], (&c[0, 0] if c is not None else NULL)
+    bound[_Y], bound[_RESERVE] = &y[0, 0, 0], &reserve[0]
+    return 0
+
+
+cdef class StepKernel:
+    """``forward`` with T = 1 through every layer of a one-way stack, bound once to its
+    buffers: ``functional.Stream`` runs one call per step, and the buffer checks of
+    ``forward`` (a few microseconds, more than a small layer's step) happen here once.
+
+    ``layers`` holds ``(W_x, W_h, b, b_hn, h, c, y, reserve)`` per layer; layer l reads
+    ``x`` (l = 0, shape (1, B, I)) or layer l-1's ``y`` (1, B, H); ``h`` and ``c`` are both
+    the initial and the final state. The arrays are kept alive, and must not be resized.
+    """
+    cdef int n_layers, n_batch, n_in  # not B, I: complex.h defines I
+    cdef bint single
+    cdef crnn_dims *dims
+    cdef void **bound
+    cdef const int *lengths
+    cdef void *workspace
+    cdef object arrays
+
+    def __cinit__(self):
+        self.n_layers = 0
+        self.dims = NULL
+        self.bound = NULL
+
+    def __init__(self, int cell, x, const int[::1] lengths, list layers, workspace):
+        cdef Py_ssize_t l, n = len(layers)
+        _check(n >= 1, "at least one layer")
+        self.dims = <crnn_dims *>PyMem_Malloc(n * sizeof(crnn_dims))
+        self.bound = <void **>PyMem_Malloc(n * _N_BOUND * sizeof(void *))
+        if self.dims == NULL or self.bound == NULL:
+            raise MemoryError()
+        self.single = x.dtype == np.float32
+        layer_input = x
+        for l in range(n):
+            W_x, W_h, b, b_hn, h, c, y, reserve = layers[l]
+            if self.single:
+                _bind[float](cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, reserve,
+                             workspace, &self.dims[l], self.bound + l * _N_BOUND)
+            else:
+                _bind[double](cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, reserve,
+                              workspace, &self.dims[l], self.bound + l * _N_BOUND)
+            layer_input = y
+        self.arrays = (x, lengths, layers, workspace)
+        self.lengths = &lengths[0]
+        self.workspace = <void *>np.PyArray_DATA(workspace)
+        self.n_batch, self.n_in = self.dims[0].B, self.dims[0].n_in
+        self.n_layers = n
+
+    def __dealloc__(self):
+        PyMem_Free(self.dims)
+        PyMem_Free(self.bound)
+
+    def run_f32(self, const float[:, :] x, bint check_finite):
+        """Copy x (B, I) into the input buffer and run every layer one step. Returns False,
+        with nothing run, if check_finite and x holds NaN or infinity."""
+        _check(self.single, "run_f32 on a float64 kernel")
+        return _run_step(self, x, check_finite)
+
+    def run_f64(self, const double[:, :] x, bint check_finite):
+        """run_f32 for float64."""
+        _check(not self.single, "run_f64 on a float32 kernel")
+        return _run_step(self, x, check_finite)
+
+
+cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) except -1:
+    _check(x.shape[0] == k.n_batch and x.shape[1] == k.n_in, "x must be (B, I)")
+    cdef floating *dst = <floating *>k.bound[_X]
+    cdef bint finite = True
+    cdef Py_ssize_t i, j
+    cdef int l, status = CRNN_OK
+    cdef void **p
+    with nogil:
+        for i in range(k.n_batch):
+            for j in range(k.n_in):
+                dst[i * k.n_in + j] = x[i, j]
+                finite = finite and isfinite(x[i, j])
+        if finite or not check_finite:
+            for l in range(k.n_layers):
+                p = k.bound + l * _N_BOUND
+                if floating is float:
+                    status = crnn_forward_f32(
+                        &_blas_f32, &k.dims[l], <float *>p[_X], k.lengths, <float *>p[_W_X],
+                        <float *>p[_W_H], <float *>p[_B], <float *>p[_B_HN], <float *>p[_H],
+                        <float *>p[_C], <float *>p[_Y], <float *>p[_H], <float *>p[_C],
+                        <float *>p[_RESERVE], <float *>k.workspace)
+                else:
+                    status = crnn_forward_f64(
+                        &_blas_f64, &k.dims[l], <double *>p[_X], k.lengths, <double *>p[_W_X],
+                        <double *>p[_W_H], <double *>p[_B], <double *>p[_B_HN],
+                        <double *>p[_H], <double *>p[_C], <double *>p[_Y], <double *>p[_H],
+                        <double *>p[_C], <double *>p[_RESERVE], <double *>k.workspace)
+                if status != CRNN_OK:
+                    break
+    if status != CRNN_OK:
+        _raise_status(status)
+    return finite or not check_finite
 
 
 def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,

@@ -617,8 +617,13 @@ class Stream:
         sizes = [_kernels.buffer_sizes(self._cell, 1, self.batch_size,
                                        layout.layer_input_size(layer), H)
                  for layer, H in enumerate(layout.hidden_sizes)]
-        self._reserve = np.empty(max(r for r, _ in sizes), dtype=self._dtype)
-        self._workspace = np.empty(max(w for _, w in sizes), dtype=self._dtype)
+        workspace = np.empty(max(w for _, w in sizes), dtype=self._dtype)
+        layers = [(v["W_x"], v["W_h"], v["b"], v.get("b_hn"), h, c, y,
+                   np.empty(reserve, dtype=self._dtype))
+                  for v, h, c, y, (reserve, _) in zip(self._views, self._h, self._c, self._y,
+                                                      sizes)]
+        kernel = _kernels.StepKernel(self._cell, self._x, self._lengths, layers, workspace)
+        self._run = kernel.run_f32 if self._dtype == np.float32 else kernel.run_f64
         self.reset(h0, c0)
 
     def reset(self, h0=None, c0=None):
@@ -653,20 +658,17 @@ class Stream:
         y : ndarray of shape (batch_size, layout.output_size)
             The last layer's new state (a new array).
         """
-        x = _check_array(x, "x", 2, self._dtype, self.check_finite)
+        if type(x) is not np.ndarray or x.dtype != self._dtype:
+            x = _check_array(x, "x", 2, self._dtype, check_finite=False)
         if x.shape != self._x.shape[1:]:
+            if x.ndim != 2:
+                raise ValueError(f"x must have 2 dimensions, got shape {x.shape}")
             raise ValueError(f"x must have shape {self._x.shape[1:]} (batch_size, input_size), "
                              f"got {x.shape}")
-        self._x[0] = x
-        layer_input = self._x
-        for v, y, h, c in zip(self._views, self._y, self._h, self._c):
-            # h and c serve as both the initial and the final state: the kernel copies h0
-            # into hn first, a no-op when they are one buffer.
-            _kernels.forward(self._cell, layer_input, self._lengths, v["W_x"], v["W_h"], v["b"],
-                             v.get("b_hn"), h, c, y, 0, h, c, self._reserve, self._workspace,
-                             False)
-            layer_input = y
-        return layer_input[0].copy()
+        # One call copies x in, checks it and runs every layer (the kernel bound in __init__).
+        if not self._run(x, self.check_finite):
+            raise ValueError("x contains NaN or infinity")
+        return self._y[-1][0].copy()
 
 
 def _is_positive_int(value):
