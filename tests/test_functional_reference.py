@@ -179,6 +179,19 @@ def test_every_orientation_of_the_recurrent_product(cell, dtype):
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_gradients_summed_in_row_chunks(cell, dtype):
+    """The kernels sum dW_x and dW_h over (step, sequence) rows in chunks of ~10^6
+    multiply-adds (layer.c, add_AtB): (40, G*40) outputs take chunks of 144-624 rows, so the
+    640-row block of the first 32 steps spans 2-5 of them, the last one partial."""
+    net = Net(cell[0], 40, (40,), True, cell[1])
+    p = random_problem(net, T=40, B=20, init=True, seed=17)
+    p.lengths = np.array([40] * 8 + [35] * 6 + [32] * 6)
+    p.params *= 0.3
+    rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
+
+
 def test_forward_without_cache_gives_the_same_outputs():
     net = Net("gru", 2, (3, 2), True)
     p = random_problem(net, T=4, B=3, variable=True, init=True, seed=12)

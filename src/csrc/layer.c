@@ -153,6 +153,26 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     return CRNN_OK;
 }
 
+/* C (m, n) += A^T B, summed over k rows (A (k, m), B (k, n), row-major): the weight
+ * gradients, a small output summed over every (step, sequence) row. OpenBLAS runs these up to
+ * 3x faster as a sum of products of at most ~10^6 multiply-adds each, which its small-matrix
+ * kernels take (1 thread, 3200 rows, whole vs in row chunks, sgemm GFLOP/s: (8, 512) 34 vs 96,
+ * (32, 128) 65 vs 108, (64, 512) 72 vs 94; dgemm (8, 128) 30 vs 49). With more outputs even
+ * MIN_CHUNK_ROWS rows per product exceed that, and the whole product runs as fast or faster. */
+static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real *a, int lda,
+                        const real *b, int ldb, real *c, int ldc)
+{
+    int chunk = (int)(1e6 / ((double)m * n));
+    chunk -= chunk % 16;
+    if (chunk < MIN_CHUNK_ROWS)
+        chunk = k;
+    for (int k0 = 0; k0 < k; k0 += chunk) {
+        const int rows = k - k0 < chunk ? k - k0 : chunk;
+        blas->gemm(1, 0, m, n, rows, 1, a + (size_t)k0 * lda, lda, b + (size_t)k0 * ldb, ldb,
+                   1, c, ldc);
+    }
+}
+
 /* dW_h += h_prev^T dG_h over `rows` rows. The GRU's recurrent gradient is [dr, dz, dhn]: the
  * reserve row's blocks 0, 1 and 3. */
 static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int rows,
@@ -162,12 +182,12 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
     const int GH = crnn_gates(cell) * H;
     if (cell == CRNN_GRU) {
         /* dW_h[:, :2H] += h_prev^T [dr dz]    (H, 2H) += (rows, H)^T (rows, 2H) */
-        blas->gemm(1, 0, H, 2 * H, rows, 1, h_prev, ldh, g, Gs, 1, dW_h, GH);
+        FN(add_AtB)(blas, H, 2 * H, rows, h_prev, ldh, g, Gs, dW_h, GH);
         /* dW_h[:, 2H:] += h_prev^T dhn        (H, H) += (rows, H)^T (rows, H) */
-        blas->gemm(1, 0, H, H, rows, 1, h_prev, ldh, g + 3 * H, Gs, 1, dW_h + 2 * H, GH);
+        FN(add_AtB)(blas, H, H, rows, h_prev, ldh, g + 3 * H, Gs, dW_h + 2 * H, GH);
     } else {
         /* dW_h += h_prev^T dG                 (H, GH) += (rows, H)^T (rows, GH) */
-        blas->gemm(1, 0, H, GH, rows, 1, h_prev, ldh, g, Gs, 1, dW_h, GH);
+        FN(add_AtB)(blas, H, GH, rows, h_prev, ldh, g, Gs, dW_h, GH);
     }
 }
 
@@ -305,7 +325,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         nt = row_block(lengths, B, t, T_max, &rows);
         const real *g = reserve + (size_t)t * B * Gs;
         /* dW_x += x^T dG    (I, GH) += (rows, I)^T (rows, GH) */
-        blas->gemm(1, 0, I, GH, rows, 1, x + (size_t)t * B * ldx, ldx, g, Gs, 1, dW_x, GH);
+        FN(add_AtB)(blas, I, GH, rows, x + (size_t)t * B * ldx, ldx, g, Gs, dW_x, GH);
         /* dx += dG W_x^T    (rows, I) += (rows, GH)(I, GH)^T */
         blas->gemm(0, 1, rows, I, GH, 1, g, Gs, W_x, GH, 1, dx + (size_t)t * B * ldx, ldx);
     }
