@@ -160,21 +160,23 @@ def test_tiny_shapes(cell, T, B, lengths):
     assert_results_close(crnn_run(p), reference(p), RTOL64, ATOL64)
 
 
-# Hidden sizes with 12 * G*H*H just above 10^6 multiply-adds and 11 * G*H*H below it.
-WIDE = {"rnn": 295, "lstm": 147, "gru": 168}
+# Hidden sizes whose per-step products (12 rows of G*H*H multiply-adds) exceed 10^6, with
+# 8-11 rows fitting in 10^6 ("chunked") or fewer than 8 ("transposed"); see layer.c, step_plan.
+WIDE = {"chunked": {"rnn": 300, "lstm": 150, "gru": 175},
+        "transposed": {"rnn": 360, "lstm": 190, "gru": 210}}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_every_orientation_of_the_recurrent_product(cell, dtype):
-    """Above 10^6 multiply-adds with a batch narrower than H, the kernels take the per-step
-    products transposed (layer.c, transposed_product); at most that, row-major; one row,
-    GEMV. These lengths make the active batch 12, 12, 11, 10, 9, 1 rows (forward and BPTT),
-    so every step kind runs in both directions."""
-    H = WIDE[cell[0]]
+@pytest.mark.parametrize("width", ["chunked", "transposed"])
+def test_every_plan_of_the_recurrent_product(cell, width, dtype):
+    """The per-step products run whole, in chunks of rows, transposed (float32) or as GEMV,
+    by the active batch (layer.c, step_plan). These lengths make it 12, 12, 11, 10, 10, 9, 2
+    and 1 rows (forward and BPTT), so each kind of step runs in both directions."""
+    H = WIDE[width][cell[0]]
     net = Net(cell[0], 2, (H,), True, cell[1])
-    p = random_problem(net, T=6, B=12, init=True, seed=16)
+    p = random_problem(net, T=8, B=12, init=True, seed=16)
     p.params *= 0.05  # keep the wide layer out of saturation, so gradients flow back
-    p.lengths = np.array([6, 3, 5, 5, 4, 2, 5, 5, 5, 5, 5, 5])
+    p.lengths = np.array([8, 3, 6, 6, 5, 2, 6, 6, 6, 6, 6, 7])
     rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
 

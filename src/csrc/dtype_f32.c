@@ -13,6 +13,9 @@
 
 /* For layer.c's add_AtB: the fewest rows per product worth splitting a weight gradient into
  * (measured: dgemm gains only down to about 64 rows, sgemm down to 16). */
+/* For layer.c's step_plan: whether large per-step products may run transposed (measured
+ * faster for sgemm, slower for dgemm). */
+#define TRANSPOSED_STEPS 1
 #define MIN_CHUNK_ROWS 16
 
 /* For activations.h: Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp),

@@ -61,28 +61,57 @@ static void FN(copy_or_zero)(real *dst, const real *src, size_t n)
 }
 
 /*
- * Orientation of the per-step recurrent products, (rows, n) = (rows, k)(k, n) with rows the
- * active batch and {n, k} = {G*H, H}. OpenBLAS hands products of up to about 10^6
- * multiply-adds to small-matrix kernels, which run the row-major form fastest. Above that, a
- * batch narrower than H runs up to 1.5x faster through its transpose, (n, rows) =
- * (k, n)^T (rows, k)^T, transposed back into place (sgemm through cython_blas, 1 thread,
- * GFLOP/s row-major vs transposed, forward h W_h: LSTM B=32 H=128 72 vs 92, H=512 71 vs 88,
- * B=16 H=256 52 vs 81, B=64 H=512 78 vs 92; backward dG W_h^T 65-71 vs 84-87 at B=32;
- * with B >= H the two are within 10% either way; at or below 10^6: 98-116 vs 41-87).
+ * How a per-step recurrent product (rows, n) = (rows, k)(k, n) runs, rows being the active
+ * batch and {n, k} = {G*H, H}. A single row goes to GEMV. OpenBLAS hands products of up to
+ * about 10^6 multiply-adds to small-matrix kernels that run the row-major form fastest, so a
+ * batch that fits runs whole, and a larger one in chunks of rows that fit, while those stay
+ * at least 8 rows. Beyond that (LSTM and GRU from H ~ 256), sgemm runs a batch narrower than
+ * H fastest through the product's transpose, (n, rows) = (k, n)^T (rows, k)^T, transposed
+ * back into place; a wider batch, and every dgemm, whole. Measured through cython_blas,
+ * 1 thread, GFLOP/s (whole / in chunks / transposed):
+ *   sgemm h W_h  LSTM B=32 H=128: 72 / 113 / 80      B=128 H=128: 93 / 113 / 99
+ *                GRU  B=32 H=128: 63 / 115 / 89      LSTM B=64 H=64: 78 / 110 / 92
+ *                LSTM B=32 H=512: 71 / - / 88        B=16 H=256: 52 / - / 81
+ *   sgemm dG W_h^T     B=32 H=128..512: whole 65-71, transposed 84-87
+ *   dgemm h W_h  LSTM B=32 H=128: 46 / 55 / 40       B=32 H=512: 44 / - / 36
  */
-static int FN(transposed_product)(int rows, int n, int k)
+enum { STEP_GEMV, STEP_ROWS, STEP_TRANSPOSED };
+
+static int FN(step_plan)(int rows, int n, int k, int *chunk)
 {
-    const int h = n < k ? n : k;
-    return rows > 1 && rows < h && (double)rows * n * k > 1e6;
+    if (rows == 1)
+        return STEP_GEMV;
+    const int fit = (int)(1e6 / ((double)n * k)); /* rows per small-matrix product */
+    *chunk = rows;
+    if (rows <= fit)
+        return STEP_ROWS;
+    if (fit >= 8) {
+        *chunk = fit - fit % 8; /* multiples of 8 rows ran 10-25% faster than others */
+        return STEP_ROWS;
+    }
+    return TRANSPOSED_STEPS && rows < (n < k ? n : k) ? STEP_TRANSPOSED : STEP_ROWS;
 }
 
-/* Whether some batch of 2..B rows takes the product in the given orientation. */
-static int FN(some_rows_take)(int transposed, int B, int n, int k)
+/* Whether some batch of 2..B rows takes the product with the given plan. */
+static int FN(some_rows_take)(int plan, int B, int n, int k)
 {
+    int chunk;
     for (int rows = 2; rows <= B; ++rows)
-        if (FN(transposed_product)(rows, n, k) == transposed)
+        if (FN(step_plan)(rows, n, k, &chunk) == plan)
             return 1;
     return 0;
+}
+
+/* C (rows, n) = A (rows, k) B (k, n) [+ C if add], row-major, in chunks of `chunk` rows. */
+static void FN(rows_in_chunks)(const BLAS_TABLE *blas, int rows, int chunk, int n, int k,
+                               const real *a, int lda, const real *b, int ldb, int add,
+                               real *c, int ldc)
+{
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+        const int m = rows - r0 < chunk ? rows - r0 : chunk;
+        blas->gemm(0, 0, m, n, k, 1, a + (size_t)r0 * lda, lda, b, ldb, add,
+                   c + (size_t)r0 * ldc, ldc);
+    }
 }
 
 CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
@@ -105,7 +134,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose */
     real *gh = workspace, *W_hT = gh + (size_t)B * GH, *ghT = W_hT + (size_t)GH * H;
     real *c_keep = reserve + (size_t)d->T * B * Gs;         /* (T, B, H) LSTM cell states */
-    if (FN(some_rows_take)(1, B, GH, H))
+    if (FN(some_rows_take)(STEP_TRANSPOSED, B, GH, H))
         FN(transpose)(H, GH, W_h, W_hT, 0);
 
     FN(copy_or_zero)(hn, h0, (size_t)B * H);
@@ -124,11 +153,18 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
         const int nb = n_longer(lengths, B, s);
         /* Gh = h(t-1) W_h    (nb, GH) = (nb, H)(H, GH)
          * or its transpose:  (GH, nb) = (GH, H)(nb, H)^T, transposed into gh */
-        if (FN(transposed_product)(nb, GH, H)) {
+        int chunk;
+        switch (FN(step_plan)(nb, GH, H, &chunk)) {
+        case STEP_GEMV:
+            FN(rows_times)(blas, 1, GH, H, hn, H, W_h, GH, 0, gh, GH);
+            break;
+        case STEP_ROWS:
+            FN(rows_in_chunks)(blas, nb, chunk, GH, H, hn, H, W_h, GH, 0, gh, GH);
+            break;
+        default: /* STEP_TRANSPOSED */
             blas->gemm(0, 1, GH, nb, H, 1, W_hT, H, hn, H, 0, ghT, nb);
             FN(transpose)(GH, nb, ghT, gh, 0);
-        } else {
-            FN(rows_times)(blas, nb, GH, H, hn, H, W_h, GH, 0, gh, GH);
+            break;
         }
         for (int bb = 0; bb < nb; ++bb) {
             const size_t row = (size_t)step_time(d->reverse, lengths[bb], s) * B + bb;
@@ -196,7 +232,7 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
  * carried dL/dh | dc (B, H) the carried dL/dc (LSTM) | zeros (H) stands in for absent h0/c0 |
  * W_hT (GH, H) a transposed copy of W_h: OpenBLAS's small-matrix kernels run the per-step dh
  * GEMM up to 1.5x faster with both operands untransposed | dhT (H, B) for the transposed
- * product (see transposed_product).
+ * product (see step_plan).
  * The reserve's gate rows are overwritten with the gate gradients, so a forward call's reserve
  * serves one backward call.
  */
@@ -229,7 +265,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     real *dhT = W_hT + (size_t)GH * H;
 
     memset(zeros, 0, (size_t)H * sizeof(real));
-    if (FN(some_rows_take)(0, B, H, GH))
+    if (FN(some_rows_take)(STEP_ROWS, B, H, GH))
         FN(transpose)(H, GH, W_h, W_hT, 0);
     FN(copy_or_zero)(dh, dhn, (size_t)B * H);
     if (cell == CRNN_LSTM)
@@ -277,17 +313,22 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         const int rows = nb - lo, add = cell == CRNN_GRU;
         real *dh_lo = dh + (size_t)lo * H;
         const real *dg_lo = dgs + (size_t)lo * GH;
-        if (rows == 0 || (s == 0 && dh0 == NULL)) {
-            /* nothing to propagate */
-        } else if (rows == 1) {
+        int chunk;
+        if (rows == 0 || (s == 0 && dh0 == NULL))
+            continue; /* nothing to propagate */
+        switch (FN(step_plan)(rows, H, GH, &chunk)) {
+        case STEP_GEMV:
             if (!add) /* BLAS may compute 0 * y, and y holds this step's dh */
                 memset(dh_lo, 0, (size_t)H * sizeof(real));
             blas->gemv(0, H, GH, 1, W_h, GH, dg_lo, add, dh_lo); /* W_h dg */
-        } else if (FN(transposed_product)(rows, H, GH)) {
+            break;
+        case STEP_ROWS:
+            FN(rows_in_chunks)(blas, rows, chunk, H, GH, dg_lo, GH, W_hT, H, add, dh_lo, H);
+            break;
+        default: /* STEP_TRANSPOSED */
             blas->gemm(0, 1, H, rows, GH, 1, W_h, GH, dg_lo, GH, 0, dhT, rows);
             FN(transpose)(H, rows, dhT, dh_lo, add);
-        } else {
-            blas->gemm(0, 0, rows, H, GH, 1, dg_lo, GH, W_hT, H, add, dh_lo, H);
+            break;
         }
     }
 
