@@ -190,7 +190,8 @@ def test_weight_gradients_summed_in_row_chunks(cell, dtype):
     p = random_problem(net, T=40, B=20, init=True, seed=17)
     p.lengths = np.array([40] * 8 + [35] * 6 + [32] * 6)
     p.params *= 0.3
-    rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    # float32 sums of ~700 rows that cancel to ~1e-3 carry ~1e-5 of rounding error
+    rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, 5 * ATOL32)
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
 
 

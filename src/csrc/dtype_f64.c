@@ -11,12 +11,11 @@
 #define FN(name) name##_f64
 #define BLAS_TABLE crnn_blas_f64
 
-/* For layer.c's add_AtB: the fewest rows per product worth splitting a weight gradient into
- * (measured: dgemm gains only down to about 64 rows, sgemm down to 16). */
-/* For layer.c's step_plan: whether large per-step products may run transposed (measured
- * faster for sgemm, slower for dgemm). */
-#define TRANSPOSED_STEPS 0
+/* For layer.c: the fewest rows per product worth splitting the input projection and the
+ * weight gradients into (measured: sgemm gains down to 16 rows, dgemm only down to 64), and
+ * whether large per-step products may run transposed (faster for sgemm, slower for dgemm). */
 #define MIN_CHUNK_ROWS 64
+#define TRANSPOSED_STEPS 0
 
 /* For activations.h: Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the double ulp),
  * the smallest exponent argument (e^EXP_LO is still a normal number), ln2 split so that
