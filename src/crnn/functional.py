@@ -325,7 +325,7 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     views = layout._views(params)
 
     def run(part, seed):
-        take = (lambda a: a) if part is None else (lambda a: a[:, part])
+        take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
         return _forward_part(layout, views, take(X), lengths if part is None else lengths[part],
                              None if h0 is None else [take(h) for h in h0],
                              None if c0 is None else [take(c) for c in c0],
@@ -381,6 +381,13 @@ def _map(function, *iterables):
     return list(executor.map(lambda a: function(*a), args))
 
 
+def _take_batch(a, part):
+    """Sequences ``part`` of batch-on-axis-1 ``a``, C-contiguous. (``a[:, part]`` comes out
+    strided, and making it contiguous took 4.5 ms for a (100, 128, 64) float32 array, against
+    0.13 ms for ``np.take``.)"""
+    return np.take(a, part, axis=1)
+
+
 def _merge(parts, results, B):
     """Per-part results (tuples of batch-on-axis-1 arrays, or lists of them, or None) put
     back together in the original batch order."""
@@ -398,6 +405,8 @@ def _merge(parts, results, B):
 
 
 def _merge_array(parts, pieces, B):
+    if len(parts) == 1:  # one part, reordered: gathering is faster than scattering
+        return np.take(pieces[0], np.argsort(parts[0]), axis=1)
     out = np.empty((pieces[0].shape[0], B, *pieces[0].shape[2:]), dtype=pieces[0].dtype)
     for part, piece in zip(parts, pieces):
         out[:, part] = piece
@@ -515,7 +524,7 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
     views = layout._views(params)
 
     def run(part, part_cache):
-        take = (lambda a: a) if part is None else (lambda a: a[:, part])
+        take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
         return _backward_part(layout, views, part_cache, None if dY is None else take(dY),
                               None if dh_n is None else [take(h) for h in dh_n],
                               None if dc_n is None else [take(c) for c in dc_n], truncate)
@@ -548,7 +557,7 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate):
     for layer in reversed(range(layout.num_layers)):
         H = layout.hidden_sizes[layer]
         layer_input = cache.inputs[layer]
-        d_in = np.zeros_like(layer_input)
+        d_in = np.zeros(layer_input.shape, dtype=dtype)  # calloc: no separate zeroing pass
         for direction in range(layout.num_directions):
             v, g = views[layer][direction], grads[layer][direction]
             _kernels.backward(cell, layer_input, lengths, v["W_x"], v["W_h"],
