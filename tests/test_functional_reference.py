@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crnn import _kernels
 from crnn.functional import backward, forward, init_params
 from harness import assert_results_close, crnn_run, layout_for, random_problem, reference
 from reference import GATES, Net
@@ -166,9 +167,18 @@ WIDE = {"chunked": {"rnn": 300, "lstm": 150, "gru": 175},
         "transposed": {"rnn": 360, "lstm": 190, "gru": 210}}
 
 
+@pytest.fixture(params=[1e6, 0.0], ids=["small_gemm", "no_small_gemm"])
+def small_gemm(request):
+    """Plan the products for a BLAS with small-matrix kernels of 10^6 multiply-adds (OpenBLAS
+    on AVX-512) and for one without: results must not depend on it, whatever BLAS runs."""
+    previous = _kernels.set_small_gemm(request.param)
+    yield request.param
+    _kernels.set_small_gemm(previous)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("width", ["chunked", "transposed"])
-def test_every_plan_of_the_recurrent_product(cell, width, dtype):
+def test_every_plan_of_the_recurrent_product(cell, width, dtype, small_gemm):
     """The per-step products run whole, in chunks of rows, transposed (float32) or as GEMV,
     by the active batch (layer.c, step_plan). These lengths make it 12, 12, 11, 10, 10, 9, 2
     and 1 rows (forward and BPTT), so each kind of step runs in both directions."""
@@ -182,7 +192,7 @@ def test_every_plan_of_the_recurrent_product(cell, width, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_weight_gradients_summed_in_row_chunks(cell, dtype):
+def test_weight_gradients_summed_in_row_chunks(cell, dtype, small_gemm):
     """The kernels sum dW_x and dW_h over (step, sequence) rows in chunks of ~10^6
     multiply-adds (layer.c, add_AtB): (40, G*40) outputs take chunks of 144-624 rows, so the
     640-row block of the first 32 steps spans 2-5 of them, the last one partial."""

@@ -1,7 +1,9 @@
 """The Cython layer refuses inconsistent buffers before they reach C, and links no BLAS."""
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -159,3 +161,22 @@ def test_step_kernel_refuses_the_wrong_input():
     with pytest.raises(ValueError, match="run_f32 on a float64 kernel"):
         kernel.run_f32(np.zeros((B, I), np.float32), True)
     assert not kernel.run_f64(np.full((B, I), np.nan), True)
+
+
+def test_small_gemm_planning_is_off_for_blas_cores_without_small_kernels():
+    # OpenBLAS's Haswell kernels (AVX2) have no small-matrix path: chunked products would run
+    # up to 3x slower there, so the plan must not assume one.
+    code = "import crnn._kernels as K; print(K.small_gemm())"
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert float(out.stdout) == 0.0
+
+
+def test_set_small_gemm_returns_the_previous_value():
+    previous = K.set_small_gemm(123.0)
+    try:
+        assert K.small_gemm() == 123.0
+    finally:
+        assert K.set_small_gemm(previous) == 123.0
+    assert K.small_gemm() in (0.0, 1e6)

@@ -96,8 +96,14 @@ typedef void (*crnn_sgemv_fn)(int trans, int m, int n, float alpha, const float 
 typedef void (*crnn_dgemv_fn)(int trans, int m, int n, double alpha, const double *a, int lda,
                               const double *x, double beta, double *y);
 
-typedef struct { crnn_sgemm_fn gemm; crnn_sgemv_fn gemv; } crnn_blas_f32;
-typedef struct { crnn_dgemm_fn gemm; crnn_dgemv_fn gemv; } crnn_blas_f64;
+/*
+ * small_gemm: the number of multiply-adds up to which the BLAS runs a product through
+ * small-matrix kernels (OpenBLAS on AVX-512 cores: about 10^6), or 0 if it has none. With
+ * them, the kernels split large products into row chunks that fit, as that runs up to 3x
+ * faster there; without, such chunks would run up to 3x slower (src/csrc/layer.c).
+ */
+typedef struct { crnn_sgemm_fn gemm; crnn_sgemv_fn gemv; double small_gemm; } crnn_blas_f32;
+typedef struct { crnn_dgemm_fn gemm; crnn_dgemv_fn gemv; double small_gemm; } crnn_blas_f64;
 
 /* Number of gate blocks G of a cell (1, 4 or 3), or 0 for an unknown cell. */
 int crnn_gates(int cell);

@@ -11,6 +11,8 @@ from cython cimport floating
 from libc.math cimport isfinite
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
+import os
+
 import numpy as np
 
 np.import_array()
@@ -29,9 +31,11 @@ cdef extern from "crnn/crnn.h" nogil:
     ctypedef struct crnn_blas_f32:
         crnn_sgemm_fn gemm
         crnn_sgemv_fn gemv
+        double small_gemm
     ctypedef struct crnn_blas_f64:
         crnn_dgemm_fn gemm
         crnn_dgemv_fn gemv
+        double small_gemm
     int CRNN_OK, CRNN_ERR_CELL, CRNN_ERR_DIMS, CRNN_ERR_LENGTHS, CRNN_ERR_TRUNCATE, CRNN_ERR_NULL
     int CRNN_RNN_TANH, CRNN_RNN_RELU, CRNN_LSTM, CRNN_GRU
     int crnn_gates(int cell)
@@ -90,6 +94,43 @@ cdef crnn_blas_f32 _blas_f32
 cdef crnn_blas_f64 _blas_f64
 _blas_f32.gemm, _blas_f32.gemv = _sgemm_rowmajor, _sgemv_rowmajor
 _blas_f64.gemm, _blas_f64.gemv = _dgemm_rowmajor, _dgemv_rowmajor
+
+# OpenBLAS's cores with small-matrix GEMM kernels (0.3.x: its AVX-512 targets), which run
+# products of up to about 10^6 multiply-adds fastest (see include/crnn/crnn.h, small_gemm).
+_SMALL_GEMM_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def _detect_small_gemm():
+    """1e6 if SciPy's BLAS (already loaded by the cimport above) is an OpenBLAS running
+    small-matrix kernels, else 0. NumPy may load an OpenBLAS of its own: SciPy's is the one
+    under a path naming SciPy, or the only one."""
+    try:
+        from threadpoolctl import threadpool_info
+        libs = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
+    except Exception:  # threadpoolctl missing or failing: assume no small-matrix kernels
+        return 0.0
+    scipy_libs = [lib for lib in libs if "scipy" in os.path.dirname(lib.get("filepath", ""))]
+    chosen = scipy_libs if scipy_libs else libs
+    if len(chosen) != 1:
+        return 0.0
+    core = str(chosen[0].get("architecture") or "").lower()
+    return 1e6 if core in _SMALL_GEMM_CORES else 0.0
+
+
+def small_gemm():
+    """The small-matrix GEMM size the kernels plan their products with (0: none)."""
+    return _blas_f32.small_gemm
+
+
+def set_small_gemm(double value):
+    """Set it (tests and benchmarks: e.g. 0 to run the plan of a BLAS without small-matrix
+    kernels); returns the previous value. Not thread-safe against running kernels."""
+    previous = _blas_f32.small_gemm
+    _blas_f32.small_gemm = _blas_f64.small_gemm = value
+    return previous
+
+
+_blas_f32.small_gemm = _blas_f64.small_gemm = _detect_small_gemm()
 
 CELLS = {"rnn_tanh": CRNN_RNN_TANH, "rnn_relu": CRNN_RNN_RELU, "lstm": CRNN_LSTM,
          "gru": CRNN_GRU}

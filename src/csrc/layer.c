@@ -62,34 +62,40 @@ static void FN(copy_or_zero)(real *dst, const real *src, size_t n)
 
 /*
  * How a per-step recurrent product (rows, n) = (rows, k)(k, n) runs, rows being the active
- * batch and {n, k} = {G*H, H}. A single row goes to GEMV. OpenBLAS hands products of up to
- * about 10^6 multiply-adds to small-matrix kernels that run the row-major form fastest, so a
- * batch that fits runs whole, and a larger one in chunks of rows that fit, while those stay
- * at least 8 rows. Beyond that (LSTM and GRU from H ~ 256), sgemm runs a batch narrower than
- * H fastest through the product's transpose, (n, rows) = (k, n)^T (rows, k)^T, transposed
- * back into place; a wider batch, and every dgemm, whole. Measured through cython_blas,
- * 1 thread, GFLOP/s (whole / in chunks / transposed):
- *   sgemm h W_h  LSTM B=32 H=128: 72 / 113 / 80      B=128 H=128: 93 / 113 / 99
- *                GRU  B=32 H=128: 63 / 115 / 89      LSTM B=64 H=64: 78 / 110 / 92
- *                LSTM B=32 H=512: 71 / - / 88        B=16 H=256: 52 / - / 81
- *   sgemm dG W_h^T     B=32 H=128..512: whole 65-71, transposed 84-87
- *   dgemm h W_h  LSTM B=32 H=128: 46 / 55 / 40       B=32 H=512: 44 / - / 36
+ * batch and {n, k} = {G*H, H}. A single row goes to GEMV. A BLAS with small-matrix kernels
+ * (OpenBLAS on AVX-512 cores, blas->small_gemm ~ 10^6 multiply-adds) runs the row-major form
+ * fastest within that size, so a batch that fits runs whole, and a larger one in chunks of
+ * rows that fit, while those stay at least 8 rows. Beyond that (LSTM and GRU from H ~ 256),
+ * and with any other BLAS, sgemm runs a batch narrower than H fastest through the product's
+ * transpose, (n, rows) = (k, n)^T (rows, k)^T, transposed back into place; a wider batch,
+ * and every dgemm, whole. Measured through cython_blas, 1 thread, GFLOP/s
+ * (whole / in chunks / transposed):
+ *   OpenBLAS SkylakeX kernels (this machine, AVX-512):
+ *     sgemm h W_h  LSTM B=32 H=128: 72 / 113 / 80      B=128 H=128: 93 / 113 / 99
+ *                  GRU  B=32 H=128: 63 / 115 / 89      LSTM B=64 H=64: 78 / 110 / 92
+ *                  LSTM B=32 H=512: 71 / - / 88        B=16 H=256: 52 / - / 81
+ *     sgemm dG W_h^T     B=32 H=128..512: whole 65-71, transposed 84-87
+ *     dgemm h W_h  LSTM B=32 H=128: 46 / 55 / 40       B=32 H=512: 44 / - / 36
+ *   OpenBLAS Haswell kernels (the same CPU with OPENBLAS_CORETYPE=Haswell: AVX2 only):
+ *     sgemm h W_h  LSTM B=32 H=128: 60 / 25 / 94       B=8 H=64: 25 / - / 67
+ *                  B=128 H=32: 82 / - / 83             RNN B=128 H=32: 64 / - / 50
  */
 enum { STEP_GEMV, STEP_ROWS, STEP_TRANSPOSED };
 
-/* Rows per product of (rows, n) = (rows, k)(k, n) that OpenBLAS's small-matrix kernels take:
- * a multiple of 8 (others ran 10-25% slower), or 0 if fewer than 8 rows fit. */
-static int FN(small_rows)(int n, int k)
+/* Rows per product of (rows, n) = (rows, k)(k, n) that the BLAS's small-matrix kernels take:
+ * a multiple of 8 (others ran 10-25% slower), or 0 if fewer than 8 rows fit or it has none. */
+static int FN(small_rows)(const BLAS_TABLE *blas, int n, int k)
 {
-    const int fit = (int)(1e6 / ((double)n * k));
-    return fit - fit % 8;
+    double fit = blas->small_gemm / ((double)n * k);
+    fit = fit < (1 << 30) ? fit : (1 << 30); /* (int)fit stays defined */
+    return fit >= 8 ? (int)fit - (int)fit % 8 : 0;
 }
 
-static int FN(step_plan)(int rows, int n, int k, int *chunk)
+static int FN(step_plan)(const BLAS_TABLE *blas, int rows, int n, int k, int *chunk)
 {
     if (rows == 1)
         return STEP_GEMV;
-    const int small = FN(small_rows)(n, k);
+    const int small = FN(small_rows)(blas, n, k);
     *chunk = rows;
     if (rows <= small)
         return STEP_ROWS;
@@ -101,11 +107,11 @@ static int FN(step_plan)(int rows, int n, int k, int *chunk)
 }
 
 /* Whether some batch of 2..B rows takes the product with the given plan. */
-static int FN(some_rows_take)(int plan, int B, int n, int k)
+static int FN(some_rows_take)(const BLAS_TABLE *blas, int plan, int B, int n, int k)
 {
     int chunk;
     for (int rows = 2; rows <= B; ++rows)
-        if (FN(step_plan)(rows, n, k, &chunk) == plan)
+        if (FN(step_plan)(blas, rows, n, k, &chunk) == plan)
             return 1;
     return 0;
 }
@@ -142,7 +148,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose */
     real *gh = workspace, *W_hT = gh + (size_t)B * GH, *ghT = W_hT + (size_t)GH * H;
     real *c_keep = reserve + (size_t)d->T * B * Gs;         /* (T, B, H) LSTM cell states */
-    if (FN(some_rows_take)(STEP_TRANSPOSED, B, GH, H))
+    if (FN(some_rows_take)(blas, STEP_TRANSPOSED, B, GH, H))
         FN(transpose)(H, GH, W_h, W_hT, 0);
 
     FN(copy_or_zero)(hn, h0, (size_t)B * H);
@@ -153,7 +159,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
      * where they hold MIN_CHUNK_ROWS rows or more (3200 rows, GFLOP/s whole vs chunks: sgemm
      * (64, 128) 92 vs 110, (8, 512) 48 vs 59; dgemm (64, 128) 46 vs 54, and slower in chunks
      * of fewer than 64 rows):    Gx = x W_x    (rows, GH) = (rows, I)(I, GH) */
-    int small = FN(small_rows)(GH, I);
+    int small = FN(small_rows)(blas, GH, I);
     if (small < MIN_CHUNK_ROWS)
         small = 0;
     for (int t = 0, rows, nt; t < T_max; t += nt) {
@@ -172,7 +178,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
         /* Gh = h(t-1) W_h    (nb, GH) = (nb, H)(H, GH)
          * or its transpose:  (GH, nb) = (GH, H)(nb, H)^T, transposed into gh */
         int chunk;
-        switch (FN(step_plan)(nb, GH, H, &chunk)) {
+        switch (FN(step_plan)(blas, nb, GH, H, &chunk)) {
         case STEP_GEMV:
             FN(rows_times)(blas, 1, GH, H, hn, H, W_h, GH, 0, gh, GH);
             break;
@@ -208,16 +214,16 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
 }
 
 /* C (m, n) += A^T B, summed over k rows (A (k, m), B (k, n), row-major): the weight
- * gradients, a small output summed over every (step, sequence) row. OpenBLAS runs these up to
- * 3x faster as a sum of products of at most ~10^6 multiply-adds each, which its small-matrix
- * kernels take (1 thread, 3200 rows, whole vs in row chunks, sgemm GFLOP/s: (8, 512) 34 vs 96,
- * (32, 128) 65 vs 108, (64, 512) 72 vs 94; dgemm (8, 128) 30 vs 49). With more outputs even
- * MIN_CHUNK_ROWS rows per product exceed that, and the whole product runs as fast or faster. */
+ * gradients, a small output summed over every (step, sequence) row. A BLAS with small-matrix
+ * kernels runs these up to 3x faster as a sum of products that fit them (OpenBLAS SkylakeX,
+ * 1 thread, 3200 rows, whole vs in row chunks, sgemm GFLOP/s: (8, 512) 34 vs 96, (32, 128)
+ * 65 vs 108, (64, 512) 72 vs 94; dgemm (8, 128) 30 vs 49). With more outputs even
+ * MIN_CHUNK_ROWS rows per product exceed them, and the whole product runs as fast or faster. */
 static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real *a, int lda,
                         const real *b, int ldb, real *c, int ldc)
 {
-    int chunk = (int)(1e6 / ((double)m * n));
-    chunk -= chunk % 16;
+    const double fit = blas->small_gemm / ((double)m * n);
+    int chunk = fit < k ? (int)fit - (int)fit % 16 : k;
     if (chunk < MIN_CHUNK_ROWS)
         chunk = k;
     for (int k0 = 0; k0 < k; k0 += chunk) {
@@ -283,7 +289,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     real *dhT = W_hT + (size_t)GH * H;
 
     memset(zeros, 0, (size_t)H * sizeof(real));
-    if (FN(some_rows_take)(STEP_ROWS, B, H, GH))
+    if (FN(some_rows_take)(blas, STEP_ROWS, B, H, GH))
         FN(transpose)(H, GH, W_h, W_hT, 0);
     FN(copy_or_zero)(dh, dhn, (size_t)B * H);
     if (cell == CRNN_LSTM)
@@ -334,7 +340,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         int chunk;
         if (rows == 0 || (s == 0 && dh0 == NULL))
             continue; /* nothing to propagate */
-        switch (FN(step_plan)(rows, H, GH, &chunk)) {
+        switch (FN(step_plan)(blas, rows, H, GH, &chunk)) {
         case STEP_GEMV:
             if (!add) /* BLAS may compute 0 * y, and y holds this step's dh */
                 memset(dh_lo, 0, (size_t)H * sizeof(real));
