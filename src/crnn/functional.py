@@ -259,6 +259,10 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
         hold anything, NaN included).
     lengths : array-like of int of shape (B,), default=None
         Steps of each sequence, in ``[1, T]``, in any order; None means every sequence has T.
+        The kernels take the batch sorted by decreasing length, and skip the padding: a batch
+        in another order is copied into that order and the results back (for a small layer
+        those copies can cost more than the padding saves), so sort batches once up front
+        where you can, as the estimators do.
     h0, c0 : list of ndarray of shape (num_directions, B, H_l), default=None
         Initial hidden (and, for the LSTM, cell) state of every layer; None means zeros.
     dropout : float in [0, 1), default=0.0

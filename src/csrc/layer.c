@@ -12,20 +12,15 @@
  * contiguous prefix of rows in either direction.
  */
 
-/* C (rows, n) = A (rows, k) B (k, n) + beta C, row-major. A single row goes to GEMV: OpenBLAS
- * runs a one-row GEMM several times slower (measured: (1,512)x(512,2048) 220-390 us as GEMM,
- * 62 us as GEMV), and single rows are every step of a streamed sequence and the tail of a
- * variable-length batch. */
-static void FN(rows_times)(const BLAS_TABLE *blas, int rows, int n, int k, const real *a,
-                           int lda, const real *b, int ldb, real beta, real *c, int ldc)
+/* c (n) = a (k) B (k, n) [+ c if add]: one row, through GEMV. OpenBLAS runs a one-row GEMM
+ * several times slower (measured: (1,512)x(512,2048) 220-390 us as GEMM, 62 us as GEMV), and
+ * single rows are every step of a streamed sequence and the tail of a variable-length batch. */
+static void FN(row_times)(const BLAS_TABLE *blas, int n, int k, const real *a, const real *b,
+                          int ldb, int add, real *c)
 {
-    if (rows == 1) {
-        if (beta == 0) /* BLAS may compute 0 * y, and y may hold NaN from earlier use */
-            memset(c, 0, (size_t)n * sizeof(real));
-        blas->gemv(1, k, n, 1, b, ldb, a, beta, c); /* c = B^T a */
-    } else {
-        blas->gemm(0, 0, rows, n, k, 1, a, lda, b, ldb, beta, c, ldc);
-    }
+    if (!add) /* BLAS may compute 0 * c, and c may hold NaN from earlier use */
+        memset(c, 0, (size_t)n * sizeof(real));
+    blas->gemv(1, k, n, 1, b, ldb, a, add, c); /* c = B^T a */
 }
 
 /* dst (cols, rows) = src (rows, cols)^T [+ dst if add]. Tiles of 16 x 16 with contiguous
@@ -123,8 +118,11 @@ static void FN(rows_in_chunks)(const BLAS_TABLE *blas, int rows, int chunk, int 
 {
     for (int r0 = 0; r0 < rows; r0 += chunk) {
         const int m = rows - r0 < chunk ? rows - r0 : chunk;
-        blas->gemm(0, 0, m, n, k, 1, a + (size_t)r0 * lda, lda, b, ldb, add,
-                   c + (size_t)r0 * ldc, ldc);
+        if (m == 1)
+            FN(row_times)(blas, n, k, a + (size_t)r0 * lda, b, ldb, add, c + (size_t)r0 * ldc);
+        else
+            blas->gemm(0, 0, m, n, k, 1, a + (size_t)r0 * lda, lda, b, ldb, add,
+                       c + (size_t)r0 * ldc, ldc);
     }
 }
 
@@ -164,13 +162,9 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
         small = 0;
     for (int t = 0, rows, nt; t < T_max; t += nt) {
         nt = row_block(lengths, B, t, T_max, &rows);
-        const real *xt = x + (size_t)t * B * ldx;
-        real *gt = reserve + (size_t)t * B * Gs;
-        if (rows == 1)
-            FN(rows_times)(blas, 1, GH, I, xt, ldx, W_x, GH, 0, gt, Gs);
-        else
-            FN(rows_in_chunks)(blas, rows, small > 0 ? small : rows, GH, I, xt, ldx, W_x, GH, 0,
-                               gt, Gs);
+        FN(rows_in_chunks)(blas, rows, small > 0 ? small : rows, GH, I,
+                           x + (size_t)t * B * ldx, ldx, W_x, GH, 0,
+                           reserve + (size_t)t * B * Gs, Gs);
     }
 
     for (int s = 0; s < T_max; ++s) {
@@ -180,7 +174,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
         int chunk;
         switch (FN(step_plan)(blas, nb, GH, H, &chunk)) {
         case STEP_GEMV:
-            FN(rows_times)(blas, 1, GH, H, hn, H, W_h, GH, 0, gh, GH);
+            FN(row_times)(blas, GH, H, hn, W_h, GH, 0, gh);
             break;
         case STEP_ROWS:
             FN(rows_in_chunks)(blas, nb, chunk, GH, H, hn, H, W_h, GH, 0, gh, GH);
