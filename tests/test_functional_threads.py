@@ -1,4 +1,6 @@
 """forward/backward with n_threads: the batch split over threads gives the one-thread result."""
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -65,6 +67,43 @@ def test_only_batches_with_enough_work_are_split(B, H, parts):
     X = np.zeros((2, B, 2), dtype=np.float32)
     _, _, cache = forward(layout, init_params(layout, dtype=np.float32), X, n_threads=2)
     assert len(cache.parts) == parts
+
+
+@pytest.mark.parametrize("truncate", [None, 2])
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_directions_of_an_unsplit_batch_run_in_parallel(cell, truncate, dropout, monkeypatch):
+    """A bidirectional batch too small to split still runs its two directions in two
+    threads (each with its own workspace and dX), with the one-thread result."""
+    name, nonlinearity = cell
+    layout = RNNLayout(name, 3, (4, 5), bidirectional=True, nonlinearity=nonlinearity)
+    params = init_params(layout, random_state=0)
+    rng = np.random.default_rng(2)
+    T, B = 6, 5
+    X, lengths = rng.normal(size=(T, B, 3)), rng.integers(1, T + 1, size=B)
+    h0 = [rng.normal(size=(2, B, H)) for H in layout.hidden_sizes]
+    c0 = [rng.normal(size=(2, B, H)) for H in layout.hidden_sizes] if name == "lstm" else None
+    with threadpool_limits(1, user_api="blas"):
+        one = _run(layout, params, X, lengths, h0, c0, 1, truncate, dropout)
+        threads = {"forward": set(), "backward": set()}
+        for kind in threads:
+            original = getattr(crnn.functional._kernels, kind)
+
+            def record(*args, kind=kind, original=original):
+                threads[kind].add(threading.get_ident())
+                return original(*args)
+
+            monkeypatch.setattr(crnn.functional._kernels, kind, record)
+        Y, (h_n, c_n), cache = forward(layout, params, X, lengths, h0, c0, dropout=dropout,
+                                       random_state=0, n_threads=2)
+        assert len(cache.parts) == 1  # not split: too little work
+        dY = np.cos(np.arange(Y.size, dtype=Y.dtype).reshape(Y.shape))
+        dX, dh0, dc0, grad = backward(cache, dY, [np.ones_like(h) for h in h_n],
+                                      truncate=truncate)
+    for used in threads.values():  # pool threads, two at least, never the caller's
+        assert len(used) >= 2 and threading.get_ident() not in used
+    both = [Y, *h_n, dX, *dh0, grad] + ([*c_n, *dc0] if c_n is not None else [])
+    for a, b in zip(both, one):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("n_threads", [0, -1, 1.5, None])
