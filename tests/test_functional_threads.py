@@ -84,22 +84,25 @@ def test_directions_of_an_unsplit_batch_run_in_parallel(cell, truncate, dropout,
     c0 = [rng.normal(size=(2, B, H)) for H in layout.hidden_sizes] if name == "lstm" else None
     with threadpool_limits(1, user_api="blas"):
         one = _run(layout, params, X, lengths, h0, c0, 1, truncate, dropout)
+        # Each kernel call waits for its other direction: run one after the other, the calls
+        # would time out at the barrier.
         threads = {"forward": set(), "backward": set()}
         for kind in threads:
-            original = getattr(crnn.functional._kernels, kind)
+            original, barrier = getattr(crnn.functional._kernels, kind), threading.Barrier(2)
 
-            def record(*args, kind=kind, original=original):
+            def meet(*args, kind=kind, original=original, barrier=barrier):
                 threads[kind].add(threading.get_ident())
+                barrier.wait(timeout=30)
                 return original(*args)
 
-            monkeypatch.setattr(crnn.functional._kernels, kind, record)
+            monkeypatch.setattr(crnn.functional._kernels, kind, meet)
         Y, (h_n, c_n), cache = forward(layout, params, X, lengths, h0, c0, dropout=dropout,
                                        random_state=0, n_threads=2)
         assert len(cache.parts) == 1  # not split: too little work
         dY = np.cos(np.arange(Y.size, dtype=Y.dtype).reshape(Y.shape))
         dX, dh0, dc0, grad = backward(cache, dY, [np.ones_like(h) for h in h_n],
                                       truncate=truncate)
-    for used in threads.values():  # pool threads, two at least, never the caller's
+    for used in threads.values():  # pool threads, never the caller's
         assert len(used) >= 2 and threading.get_ident() not in used
     both = [Y, *h_n, dX, *dh0, grad] + ([*c_n, *dc0] if c_n is not None else [])
     for a, b in zip(both, one):
