@@ -161,6 +161,9 @@ def test_step_kernel_refuses_the_wrong_input():
     with pytest.raises(ValueError, match="run_f32 on a float64 kernel"):
         kernel.run_f32(np.zeros((B, I), np.float32), True)
     assert not kernel.run_f64(np.full((B, I), np.nan), True)
+    unbound = K.StepKernel.__new__(K.StepKernel)
+    with pytest.raises(ValueError, match="no buffers bound"):
+        unbound.run_f64(np.zeros((0, 0)), True)
 
 
 def test_small_gemm_planning_is_off_for_blas_cores_without_small_kernels():

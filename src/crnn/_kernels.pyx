@@ -296,6 +296,9 @@ cdef class StepKernel:
     def __init__(self, int cell, x, const int[::1] lengths, list layers, workspace):
         cdef Py_ssize_t l, n = len(layers)
         _check(n >= 1, "at least one layer")
+        self.n_layers = 0  # unusable until bound; a second __init__ rebinds
+        PyMem_Free(self.dims)
+        PyMem_Free(self.bound)
         self.dims = <crnn_dims *>PyMem_Malloc(n * sizeof(crnn_dims))
         self.bound = <void **>PyMem_Malloc(n * _N_BOUND * sizeof(void *))
         if self.dims == NULL or self.bound == NULL:
@@ -334,6 +337,7 @@ cdef class StepKernel:
 
 
 cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) except -1:
+    _check(k.n_layers > 0, "the StepKernel has no buffers bound")
     _check(x.shape[0] == k.n_batch and x.shape[1] == k.n_in, "x must be (B, I)")
     cdef floating *dst = <floating *>k.bound[_X]
     cdef bint finite = True
