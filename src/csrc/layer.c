@@ -86,6 +86,14 @@ static int FN(small_rows)(const BLAS_TABLE *blas, int n, int k)
     return fit >= 8 ? (int)fit - (int)fit % 8 : 0;
 }
 
+/* Rows per product for the products over every (step, sequence) row (the input projection,
+ * the weight gradients): small_rows when that holds MIN_CHUNK_ROWS or more, else all `rows`. */
+static int FN(chunk_rows)(const BLAS_TABLE *blas, int n, int k, int rows)
+{
+    const int small = FN(small_rows)(blas, n, k);
+    return small >= MIN_CHUNK_ROWS ? small : rows;
+}
+
 static int FN(step_plan)(const BLAS_TABLE *blas, int rows, int n, int k, int *chunk)
 {
     if (rows == 1)
@@ -157,12 +165,9 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
      * where they hold MIN_CHUNK_ROWS rows or more (3200 rows, GFLOP/s whole vs chunks: sgemm
      * (64, 128) 92 vs 110, (8, 512) 48 vs 59; dgemm (64, 128) 46 vs 54, and slower in chunks
      * of fewer than 64 rows):    Gx = x W_x    (rows, GH) = (rows, I)(I, GH) */
-    int small = FN(small_rows)(blas, GH, I);
-    if (small < MIN_CHUNK_ROWS)
-        small = 0;
     for (int t = 0, rows, nt; t < T_max; t += nt) {
         nt = row_block(lengths, B, t, T_max, &rows);
-        FN(rows_in_chunks)(blas, rows, small > 0 ? small : rows, GH, I,
+        FN(rows_in_chunks)(blas, rows, FN(chunk_rows)(blas, GH, I, rows), GH, I,
                            x + (size_t)t * B * ldx, ldx, W_x, GH, 0,
                            reserve + (size_t)t * B * Gs, Gs);
     }
@@ -216,10 +221,7 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
 static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real *a, int lda,
                         const real *b, int ldb, real *c, int ldc)
 {
-    const double fit = blas->small_gemm / ((double)m * n);
-    int chunk = fit < k ? (int)fit - (int)fit % 16 : k;
-    if (chunk < MIN_CHUNK_ROWS)
-        chunk = k;
+    const int chunk = FN(chunk_rows)(blas, m, n, k);
     for (int k0 = 0; k0 < k; k0 += chunk) {
         const int rows = k - k0 < chunk ? k - k0 : chunk;
         blas->gemm(1, 0, m, n, rows, 1, a + (size_t)k0 * lda, lda, b + (size_t)k0 * ldb, ldb,
