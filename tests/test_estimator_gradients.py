@@ -61,7 +61,7 @@ def test_training_gradient_matches_finite_differences(pattern, classifier, cell,
     est.fit(X, y, sample_weight=weights)
     _, data = est._validate_data(X, y, weights, reset=False)
     network = est._network()
-    batch = data.take(np.arange(3))
+    batch = data.take(np.arange(3), time_major=True)
     batch_weight = float(batch.weights.sum())
     grad = np.empty_like(est.params_)
 
@@ -133,6 +133,41 @@ def test_adam_keeps_float32():
     assert params.dtype == np.float32
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "sgd-nesterov"])
+def test_float32_updates_follow_their_rule(solver):
+    # The C loops against the rules written out in NumPy float64, over a length that is not
+    # a multiple of any vector width.
+    rng = np.random.default_rng(1)
+    params = rng.normal(size=1003).astype(np.float32)
+    expected = params.astype(np.float64)
+    if solver == "adam":
+        ours = Adam(params, 0.01)
+    else:
+        ours = SGD(params, 0.1, momentum=0.9, nesterov=solver == "sgd-nesterov")
+    m = np.zeros(1003)
+    v = np.zeros(1003)
+    for t in range(1, 6):
+        grad = rng.normal(size=1003).astype(np.float32)
+        ours.update(params, grad)
+        g = grad.astype(np.float64)
+        if solver == "adam":
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            expected -= 0.01 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-8)
+        else:
+            m = 0.9 * m - 0.1 * g
+            expected += 0.9 * m - 0.1 * g if solver == "sgd-nesterov" else m
+    np.testing.assert_allclose(params, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_arrays_of_different_lengths_are_refused():
+    params = np.ones(4)
+    with pytest.raises(ValueError, match="one length"):
+        Adam(params, 0.01).update(params, np.ones(3))
+    with pytest.raises(ValueError, match="one length"):
+        SGD(params, 0.01).update(params, np.ones(5))
+
+
 def test_clip_by_global_norm():
     grad = np.array([3.0, 4.0])
     assert clip_by_global_norm(grad, 10.0) == 5.0
@@ -144,3 +179,9 @@ def test_clip_by_global_norm():
     assert clip_by_global_norm(big, 1.0) == pytest.approx(2e30)
     np.testing.assert_allclose(big, 0.5, rtol=1e-6)
     assert not np.isfinite(clip_by_global_norm(np.array([np.nan, 1.0]), 1.0))
+    assert clip_by_global_norm(np.array([np.inf, 1.0]), None) == np.inf
+    assert clip_by_global_norm(np.zeros(0), 1.0) == 0.0
+    # Summed in double: the norm of many float32 entries is exact to float64 rounding.
+    many = np.random.default_rng(0).normal(size=10_001).astype(np.float32)
+    expected = np.linalg.norm(many.astype(np.float64))
+    assert clip_by_global_norm(many, None) == pytest.approx(expected, rel=1e-12)

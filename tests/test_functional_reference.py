@@ -128,6 +128,26 @@ def test_missing_output_gradients_are_zeros(cell):
                          RTOL64, ATOL64)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_without_input_grad_the_other_gradients_are_unchanged(cell, bidirectional, n_threads):
+    # n_threads=2: a batch split into parts (uni) or directions run in parallel (bi).
+    net = Net(cell[0], 2, (3, 2), bidirectional, cell[1])
+    p = random_problem(net, T=5, B=4, variable=True, init=True, seed=11)
+    layout = layout_for(net)
+    results = []
+    for input_grad in (True, False):
+        _, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0,
+                              n_threads=n_threads)
+        results.append(backward(cache, p.dY, p.dh_n, p.dc_n, input_grad=input_grad))
+    (dX, *full), (no_dX, *rest) = results
+    assert no_dX is None
+    np.testing.assert_allclose(dX, reference(p)["dX"], rtol=RTOL64, atol=ATOL64)
+    for a, b in zip(full, rest):
+        for x, y in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_dY_at_padded_steps_is_ignored():
     net = Net("lstm", 2, (3,), True)
     p = random_problem(net, T=5, B=3, variable=True, seed=11)

@@ -183,3 +183,25 @@ def test_set_small_gemm_returns_the_previous_value():
     finally:
         assert K.set_small_gemm(previous) == 123.0
     assert K.small_gemm() in (0.0, 1e6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_steps_makes_a_time_major_minibatch(dtype):
+    x = np.random.default_rng(0).normal(size=(6, 5, 3)).astype(dtype)
+    idx = np.array([4, 0, 4, 2], dtype=np.intp)
+    out = np.empty((3, 4, 3), dtype=dtype)
+    K.gather_steps(x, idx, out)
+    np.testing.assert_array_equal(out, x[idx, :3].swapaxes(0, 1))
+
+
+@pytest.mark.parametrize("idx, out_shape, message", [
+    ([0, 6], (3, 2, 3), "out of range"),
+    ([0, -1], (3, 2, 3), "out of range"),
+    ([0, 1], (6, 2, 3), "steps <= T"),
+    ([0, 1], (3, 3, 3), "out must be"),
+    ([0, 1], (3, 2, 2), "out must be"),
+])
+def test_gather_steps_refuses_what_does_not_fit(idx, out_shape, message):
+    x = np.zeros((6, 5, 3))
+    with pytest.raises(ValueError, match=message):
+        K.gather_steps(x, np.array(idx, dtype=np.intp), np.empty(out_shape))

@@ -138,8 +138,9 @@ int crnn_forward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double
  *   dy (T, B, ldy) or NULL; dhn, dcn (B, H) or NULL: gradients of the loss w.r.t. y and the
  *   final states. truncate: 0 for full BPTT, k > 0 to run only the last k steps each sequence
  *   processed (earlier steps, and h0, get no gradient).
- *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H; may be NULL), dW_x, dW_h, db,
- *   db_hn (GRU only).
+ *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H), dW_x, dW_h, db, db_hn (GRU only).
+ *   dx, dh0 and dc0 may be NULL: that gradient is not wanted (a NULL dx saves a product of
+ *   the size of the input projection, e.g. for the first layer when training).
  */
 int crnn_backward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
                       const int *lengths, const float *W_x, const float *W_h, const float *h0,
@@ -153,6 +154,25 @@ int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const doubl
                       const double *dy, const double *dhn, const double *dcn, int truncate,
                       double *dx, double *dh0, double *dc0, double *dW_x, double *dW_h,
                       double *db, double *db_hn, double *workspace);
+
+/*
+ * Optimizer updates over a flat parameter array of n elements, in place.
+ *   Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, params -= lr_t m / (sqrt(v) + eps),
+ *         lr_t being the step size with Adam's bias correction applied by the caller.
+ *   SGD:  velocity = momentum velocity - lr g; params += velocity, or with nesterov != 0,
+ *         params += momentum velocity - lr g.
+ * crnn_sum_squares: *out = sum of x^2, accumulated in double (a gradient's squared norm).
+ */
+int crnn_adam_update_f32(size_t n, float *params, const float *grad, float *m, float *v,
+                         float lr_t, float beta_1, float beta_2, float eps);
+int crnn_adam_update_f64(size_t n, double *params, const double *grad, double *m, double *v,
+                         double lr_t, double beta_1, double beta_2, double eps);
+int crnn_sgd_update_f32(size_t n, float *params, const float *grad, float *velocity, float lr,
+                        float momentum, int nesterov);
+int crnn_sgd_update_f64(size_t n, double *params, const double *grad, double *velocity,
+                        double lr, double momentum, int nesterov);
+int crnn_sum_squares_f32(size_t n, const float *x, double *out);
+int crnn_sum_squares_f64(size_t n, const double *x, double *out);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from threadpoolctl import ThreadpoolController
 
+from . import _kernels
 from ._data import check_sequences, check_vectors, is_ragged, pad_targets, unpad
 from ._optim import SGD, Adam, clip_by_global_norm
 from .functional import RNNLayout, backward, forward, init_params
@@ -146,10 +147,11 @@ class _Data:
     def __len__(self):
         return len(self.x_lengths if self.x_lengths is not None else self.y_lengths)
 
-    def take(self, idx):
+    def take(self, idx, time_major=False):
         """The sequences ``idx``, sorted by decreasing length and trimmed to the longest.
 
-        Sorted lengths let the kernels run without reordering copies.
+        Sorted lengths let the kernels run without reordering copies. With ``time_major``
+        (a minibatch), sequences come out ``(steps, len(idx), F)``, as the kernels take them.
         """
         key = self.x_lengths if self.x_lengths is not None else self.y_lengths
         idx = idx[np.argsort(-key[idx], kind="stable")]
@@ -157,7 +159,10 @@ class _Data:
             x, x_lengths = self.x[idx], None
         else:
             x_lengths = self.x_lengths[idx]
-            x = self.x[idx, : x_lengths[0]]
+            if time_major:
+                x = _time_major(self.x, idx, x_lengths[0])
+            else:
+                x = self.x[idx, : x_lengths[0]]
         if self.y_lengths is None:
             return _Data(x, x_lengths, self.y[idx], None, self.weights[idx])
         y_lengths = self.y_lengths[idx]
@@ -166,9 +171,11 @@ class _Data:
 
 
 def _time_major(x, idx, steps):
-    """Sequences ``idx`` of batch-major ``x`` ``(N, T, F)``, their first ``steps`` steps,
-    as a C-contiguous time-major ``(steps, len(idx), F)`` array."""
-    return np.ascontiguousarray(x[idx, :steps].swapaxes(0, 1))
+    """Sequences ``idx`` of batch-major C-contiguous ``x`` ``(N, T, F)``, their first
+    ``steps`` steps, as a C-contiguous time-major ``(steps, len(idx), F)`` array."""
+    out = np.empty((steps, len(idx), x.shape[2]), dtype=x.dtype)
+    _kernels.gather_steps(x, np.asarray(idx, dtype=np.intp), out)
+    return out
 
 
 def _final_features(h_n):
@@ -621,7 +628,7 @@ class BaseRNN(BaseEstimator, ABC):
                     order = rng.permutation(n) if self.shuffle else np.arange(n)
                     epoch_loss = 0.0
                     for start in range(0, n, batch_size):
-                        batch = train.take(order[start : start + batch_size])
+                        batch = train.take(order[start : start + batch_size], time_major=True)
                         batch_weight = float(batch.weights.sum())
                         if batch_weight == 0:
                             continue
@@ -726,13 +733,12 @@ class BaseRNN(BaseEstimator, ABC):
         # Inputs were checked at fit; a non-finite loss or gradient is caught by the caller.
         train = dict(dropout=self.dropout, random_state=self._random_state, check_finite=False,
                      n_threads=n_threads)
-        bptt = dict(truncate=self.truncate_bptt, check_finite=False)
-        x, lengths = batch.x, batch.x_lengths
+        # The inputs are data (or teacher-forced targets): no gradient for them.
+        bptt = dict(truncate=self.truncate_bptt, check_finite=False, input_grad=False)
+        x, lengths = batch.x, batch.x_lengths  # sequences come time-major (take)
         if self.pattern_ == "vec2seq":
             lengths = batch.y_lengths
             x = np.ascontiguousarray(np.broadcast_to(x, (lengths.max(), *x.shape)))
-        else:
-            x = np.ascontiguousarray(x.swapaxes(0, 1))  # time-major, as the kernels take it
         Y, (h_n, c_n), cache = forward(network.encoder, enc, x, lengths, **train)
         if self.pattern_ == "seq2vec":
             features = _final_features(h_n)

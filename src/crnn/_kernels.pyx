@@ -9,6 +9,7 @@ cimport numpy as np
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
 from libc.math cimport isfinite
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 import os
@@ -59,6 +60,14 @@ cdef extern from "crnn/crnn.h" nogil:
                           const double *, const double *, double *, const double *,
                           const double *, const double *, int, double *, double *, double *,
                           double *, double *, double *, double *, double *)
+    int crnn_adam_update_f32(size_t, float *, const float *, float *, float *, float, float,
+                             float, float)
+    int crnn_adam_update_f64(size_t, double *, const double *, double *, double *, double,
+                             double, double, double)
+    int crnn_sgd_update_f32(size_t, float *, const float *, float *, float, float, int)
+    int crnn_sgd_update_f64(size_t, double *, const double *, double *, double, double, int)
+    int crnn_sum_squares_f32(size_t, const float *, double *)
+    int crnn_sum_squares_f64(size_t, const double *, double *)
 
 # SciPy's BLAS is Fortran: column-major, every argument by pointer. A row-major product
 # C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the shims swap the operands.
@@ -381,12 +390,12 @@ def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
              floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
              floating[::1] workspace, bint reverse):
     """One direction of one layer, BPTT; accumulates into dx, dh0, dc0, dW_x, dW_h, db,
-    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dh0, dc0 may be None."""
+    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dx, dh0, dc0 may be None."""
     cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
                                      workspace, reverse)
     _check(dy is None or (dy.shape[0] == y.shape[0] and dy.shape[1] == y.shape[1]
                           and dy.shape[2] == y.shape[2]), "dy must have y's shape")
-    _check(dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in,
+    _check(dx is None or (dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in),
            "dx must have x's shape")
     _check(dW_x.shape[0] == W_x.shape[0] and dW_x.shape[1] == W_x.shape[1],
            "dW_x must have W_x's shape")
@@ -403,6 +412,7 @@ def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     cdef const floating *dy_p = &dy[0, 0, 0] + y_offset if dy is not None else NULL
     cdef const floating *dhn_p = &dhn[0, 0] if dhn is not None else NULL
     cdef const floating *dcn_p = &dcn[0, 0] if dcn is not None else NULL
+    cdef floating *dx_p = &dx[0, 0, 0] if dx is not None else NULL
     cdef floating *dh0_p = &dh0[0, 0] if dh0 is not None else NULL
     cdef floating *dc0_p = &dc0[0, 0] if dc0 is not None else NULL
     cdef floating *db_hn_p = &db_hn[0] if db_hn is not None else NULL
@@ -412,13 +422,83 @@ def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             status = crnn_backward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
                                        &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
                                        &reserve[0], dy_p, dhn_p, dcn_p, truncate,
-                                       &dx[0, 0, 0], dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
+                                       dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
                                        &db[0], db_hn_p, &workspace[0])
         else:
             status = crnn_backward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
                                        &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
                                        &reserve[0], dy_p, dhn_p, dcn_p, truncate,
-                                       &dx[0, 0, 0], dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
+                                       dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
                                        &db[0], db_hn_p, &workspace[0])
     if status != CRNN_OK:
         _raise_status(status)
+
+
+# ------------------------------------------------------------------------------ optimizers
+
+def adam_update(floating[::1] params, const floating[::1] grad, floating[::1] m,
+                floating[::1] v, double lr_t, double beta_1, double beta_2, double eps):
+    """One Adam step on flat arrays of one dtype and length, in place (see crnn.h)."""
+    _check(grad.shape[0] == params.shape[0] and m.shape[0] == params.shape[0]
+           and v.shape[0] == params.shape[0], "params, grad, m and v must have one length")
+    cdef size_t n = params.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            crnn_adam_update_f32(n, &params[0], &grad[0], &m[0], &v[0], <float>lr_t,
+                                 <float>beta_1, <float>beta_2, <float>eps)
+        else:
+            crnn_adam_update_f64(n, &params[0], &grad[0], &m[0], &v[0], lr_t, beta_1, beta_2,
+                                 eps)
+
+
+def sgd_update(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
+               double lr, double momentum, bint nesterov):
+    """One SGD-with-momentum step on flat arrays of one dtype and length, in place."""
+    _check(grad.shape[0] == params.shape[0] and velocity.shape[0] == params.shape[0],
+           "params, grad and velocity must have one length")
+    cdef size_t n = params.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            crnn_sgd_update_f32(n, &params[0], &grad[0], &velocity[0], <float>lr,
+                                <float>momentum, nesterov)
+        else:
+            crnn_sgd_update_f64(n, &params[0], &grad[0], &velocity[0], lr, momentum, nesterov)
+
+
+def sum_squares(const floating[::1] x):
+    """The sum of squares of a flat array, accumulated in double."""
+    cdef double out = 0
+    cdef size_t n = x.shape[0]
+    if n == 0:
+        return 0.0
+    with nogil:
+        if floating is float:
+            crnn_sum_squares_f32(n, &x[0], &out)
+        else:
+            crnn_sum_squares_f64(n, &x[0], &out)
+    return out
+
+
+# ------------------------------------------------------------------------------ data movement
+
+def gather_steps(const floating[:, :, ::1] x, const Py_ssize_t[::1] idx,
+                 floating[:, :, ::1] out):
+    """out[t, j] = x[idx[j], t] for t < out.shape[0]: sequences idx of a batch-major
+    (N, T, F) array, as the time-major (steps, len(idx), F) array the kernels take, in one
+    pass (NumPy takes two: a fancy-indexed copy, then a transposing one)."""
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[2], steps = out.shape[0], n = idx.shape[0]
+    cdef Py_ssize_t j, t
+    _check(out.shape[1] == n and out.shape[2] == F and steps <= x.shape[1],
+           "out must be (steps, len(idx), F) with steps <= T")
+    for j in range(n):
+        _check(0 <= idx[j] < N, "an index in idx is out of range")
+    if n == 0 or F == 0:
+        return
+    with nogil:
+        for j in range(n):
+            for t in range(steps):
+                memcpy(&out[t, j, 0], &x[idx[j], t, 0], F * sizeof(floating))

@@ -1,12 +1,16 @@
 """Stochastic optimizers over one flat parameter array.
 
 Every parameter of a model (recurrent layers, decoder, output layer) lives in
-one 1-D array, so an update is a constant handful of vectorised NumPy calls
-with preallocated buffers, whatever the number of layers. The update rules
-follow scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``.
+one 1-D array, so an update is one pass of a C loop (``src/csrc/optim.c``),
+whatever the number of layers. The update rules follow scikit-learn's
+``sklearn/neural_network/_stochastic_optimizers.py``.
 """
 
+import math
+
 import numpy as np
+
+from . import _kernels
 
 __all__ = ["SGD", "Adam", "clip_by_global_norm"]
 
@@ -33,20 +37,11 @@ class SGD:
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocity = np.zeros_like(params)
-        self._step = np.empty_like(params)
 
     def update(self, params, grad):
-        """Update ``params`` in place with the gradient ``grad``."""
-        v, step = self.velocity, self._step
-        v *= self.momentum
-        np.multiply(grad, self.learning_rate, out=step)
-        v -= step
-        if self.nesterov:
-            params -= step
-            np.multiply(v, self.momentum, out=step)
-            params += step
-        else:
-            params += v
+        """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
+        _kernels.sgd_update(params, grad, self.velocity, self.learning_rate, self.momentum,
+                            self.nesterov)
 
 
 class Adam:
@@ -72,25 +67,13 @@ class Adam:
         self.t = 0
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)
-        self._tmp = np.empty_like(params)
 
     def update(self, params, grad):
-        """Update ``params`` in place with the gradient ``grad``."""
+        """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
         self.t += 1
-        m, v, tmp = self.m, self.v, self._tmp
-        m *= self.beta_1
-        np.multiply(grad, 1 - self.beta_1, out=tmp)
-        m += tmp
-        v *= self.beta_2
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - self.beta_2
-        v += tmp
         step = self.learning_rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        np.sqrt(v, out=tmp)
-        tmp += self.epsilon
-        np.divide(m, tmp, out=tmp)
-        tmp *= step
-        params -= tmp
+        _kernels.adam_update(params, grad, self.m, self.v, step, self.beta_1, self.beta_2,
+                             self.epsilon)
 
 
 def clip_by_global_norm(grad, max_norm):
@@ -107,11 +90,8 @@ def clip_by_global_norm(grad, max_norm):
     norm : float
         The norm before clipping; not finite when ``grad`` is not.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.sqrt(np.dot(grad, grad)))
-    if not np.isfinite(norm) and np.isfinite(grad).all():
-        # The float32 sum of squares overflowed although every entry is finite.
-        norm = float(np.linalg.norm(grad.astype(np.float64)))
+    # Summed in double: a float32 gradient whose squares overflow float32 still gets its norm.
+    norm = math.sqrt(_kernels.sum_squares(grad))
     if max_norm is not None and norm > max_norm:
         grad *= max_norm / norm
     return norm

@@ -482,7 +482,8 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
     return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
-def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=True):
+def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=True,
+             input_grad=True):
     """Backpropagation through time for one ``forward`` call.
 
     Parameters
@@ -499,10 +500,14 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
         ``truncate-1 .. 0``); earlier steps and the initial states get no gradient.
     check_finite : bool, default=True
         Refuse NaN or infinity in dh_n, dc_n and dY within each sequence's length.
+    input_grad : bool, default=True
+        Compute dX. False returns None instead and skips the first layer's input-gradient
+        product (as large as its input projection), for training on inputs that are data.
 
     Returns
     -------
-    dX : ndarray of shape (T, B, layout.input_size), zero at padded steps
+    dX : ndarray of shape (T, B, layout.input_size), zero at padded steps; None if not
+        ``input_grad``
     dh0 : list of ndarray of shape (num_directions, B, H_l)
     dc0 : list of ndarray (LSTM) or None
     grad : ndarray of shape (layout.n_params,)
@@ -542,7 +547,7 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
         return _backward_part(layout, views, part_cache, None if dY is None else take(dY),
                               None if dh_n is None else [take(h) for h in dh_n],
                               None if dc_n is None else [take(c) for c in dc_n], truncate,
-                              cache.concurrent)
+                              cache.concurrent, input_grad)
 
     parts = [part for part, _ in cache.parts]
     results = _map(run, parts, [part_cache for _, part_cache in cache.parts])
@@ -553,9 +558,10 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
     return dX, dh0, dc0, grad
 
 
-def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent):
-    """backward for one part of a forward call: (dX, dh0, dc0, grad). With ``concurrent``,
-    the two directions of each layer run in parallel threads."""
+def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, input_grad):
+    """backward for one part of a forward call: (dX, dh0, dc0, grad); dX is None unless
+    ``input_grad``. With ``concurrent``, the two directions of each layer run in parallel
+    threads."""
     lengths = cache.lengths
     T, B = cache.inputs[0].shape[:2]
     dtype = cache.inputs[0].dtype
@@ -576,7 +582,10 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent):
         layer_input = cache.inputs[layer]
         # Both directions add into dX: in parallel, each into its own, summed afterwards.
         # (calloc'd zeros: no separate zeroing pass)
-        d_ins = [np.zeros(layer_input.shape, dtype=dtype) for _ in workspaces]
+        if layer > 0 or input_grad:
+            d_ins = [np.zeros(layer_input.shape, dtype=dtype) for _ in workspaces]
+        else:
+            d_ins = [None]
 
         def run(direction):
             v, g = views[layer][direction], grads[layer][direction]

@@ -2,6 +2,7 @@
  * dtype_f32.c -- the float instantiation of crnn's kernels: the template bodies are written once
  * against `real` and FN() and included here with those bound to float.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 
 #define real float
 #define FN(name) name##_f32
+#define SQRT sqrtf
 #define BLAS_TABLE crnn_blas_f32
 
 /* For layer.c: the fewest rows per product worth splitting the input projection and the
@@ -44,3 +46,4 @@ static inline real FN(round_log2)(real y, real *s)
 #include "cell_lstm.c"
 #include "cell_gru.c"
 #include "layer.c"
+#include "optim.c"

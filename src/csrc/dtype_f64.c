@@ -2,6 +2,7 @@
  * dtype_f64.c -- the double instantiation of crnn's kernels: the template bodies are written once
  * against `real` and FN() and included here with those bound to double.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 
 #define real double
 #define FN(name) name##_f64
+#define SQRT sqrt
 #define BLAS_TABLE crnn_blas_f64
 
 /* For layer.c: the fewest rows per product worth splitting the input projection and the
@@ -44,3 +46,4 @@ static inline real FN(round_log2)(real y, real *s)
 #include "cell_lstm.c"
 #include "cell_gru.c"
 #include "layer.c"
+#include "optim.c"

@@ -267,7 +267,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         return status;
     const int cell = d->cell;
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
-        W_h == NULL || y == NULL || reserve == NULL || dx == NULL || dW_x == NULL || dW_h == NULL ||
+        W_h == NULL || y == NULL || reserve == NULL || dW_x == NULL || dW_h == NULL ||
         db == NULL || workspace == NULL || (cell == CRNN_GRU && db_hn == NULL))
         return CRNN_ERR_NULL;
 
@@ -388,7 +388,8 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         /* dW_x += x^T dG    (I, GH) += (rows, I)^T (rows, GH) */
         FN(add_AtB)(blas, I, GH, rows, x + (size_t)t * B * ldx, ldx, g, Gs, dW_x, GH);
         /* dx += dG W_x^T    (rows, I) += (rows, GH)(I, GH)^T */
-        blas->gemm(0, 1, rows, I, GH, 1, g, Gs, W_x, GH, 1, dx + (size_t)t * B * ldx, ldx);
+        if (dx != NULL)
+            blas->gemm(0, 1, rows, I, GH, 1, g, Gs, W_x, GH, 1, dx + (size_t)t * B * ldx, ldx);
     }
 
     /* dW_h over every step but each sequence's first, whose h_prev is h0. The nb(u) sequences
