@@ -442,15 +442,18 @@ def adam_update(floating[::1] params, const floating[::1] grad, floating[::1] m,
     _check(grad.shape[0] == params.shape[0] and m.shape[0] == params.shape[0]
            and v.shape[0] == params.shape[0], "params, grad, m and v must have one length")
     cdef size_t n = params.shape[0]
+    cdef int status
     if n == 0:
         return
     with nogil:
         if floating is float:
-            crnn_adam_update_f32(n, &params[0], &grad[0], &m[0], &v[0], <float>lr_t,
-                                 <float>beta_1, <float>beta_2, <float>eps)
+            status = crnn_adam_update_f32(n, &params[0], &grad[0], &m[0], &v[0], <float>lr_t,
+                                          <float>beta_1, <float>beta_2, <float>eps)
         else:
-            crnn_adam_update_f64(n, &params[0], &grad[0], &m[0], &v[0], lr_t, beta_1, beta_2,
-                                 eps)
+            status = crnn_adam_update_f64(n, &params[0], &grad[0], &m[0], &v[0], lr_t, beta_1,
+                                          beta_2, eps)
+    if status != CRNN_OK:
+        _raise_status(status)
 
 
 def sgd_update(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
@@ -459,27 +462,34 @@ def sgd_update(floating[::1] params, const floating[::1] grad, floating[::1] vel
     _check(grad.shape[0] == params.shape[0] and velocity.shape[0] == params.shape[0],
            "params, grad and velocity must have one length")
     cdef size_t n = params.shape[0]
+    cdef int status
     if n == 0:
         return
     with nogil:
         if floating is float:
-            crnn_sgd_update_f32(n, &params[0], &grad[0], &velocity[0], <float>lr,
-                                <float>momentum, nesterov)
+            status = crnn_sgd_update_f32(n, &params[0], &grad[0], &velocity[0], <float>lr,
+                                         <float>momentum, nesterov)
         else:
-            crnn_sgd_update_f64(n, &params[0], &grad[0], &velocity[0], lr, momentum, nesterov)
+            status = crnn_sgd_update_f64(n, &params[0], &grad[0], &velocity[0], lr, momentum,
+                                         nesterov)
+    if status != CRNN_OK:
+        _raise_status(status)
 
 
 def sum_squares(const floating[::1] x):
     """The sum of squares of a flat array, accumulated in double."""
     cdef double out = 0
     cdef size_t n = x.shape[0]
+    cdef int status
     if n == 0:
         return 0.0
     with nogil:
         if floating is float:
-            crnn_sum_squares_f32(n, &x[0], &out)
+            status = crnn_sum_squares_f32(n, &x[0], &out)
         else:
-            crnn_sum_squares_f64(n, &x[0], &out)
+            status = crnn_sum_squares_f64(n, &x[0], &out)
+    if status != CRNN_OK:
+        _raise_status(status)
     return out
 
 
