@@ -106,6 +106,21 @@ def _describe(rec):
     return f"{what}: {medians}{flag}"
 
 
+def _settle_malloc():
+    """Put glibc's malloc where a process that has handled some data has it, for every case.
+
+    glibc maps blocks above its mmap threshold (128 KiB at start) afresh on every allocation
+    and raises the threshold, up to 32 MiB, each time such a block is freed. Until then, the
+    MB-sized arrays of every training step fault in their pages again on each use: 1.4-2 us a
+    4 KiB page on this VM, which doubled crnn's RNN step at B=128, T=100, I=64, H=32 (6.9 ms
+    against 3.2) and slowed torch's steps as much. Which cases ran earlier then decided which
+    ones paid. One block of 30 MiB, allocated and freed here, settles the threshold for all.
+    """
+    import numpy as np
+
+    np.ones(30 << 20, dtype=np.uint8)
+
+
 def worker(args):
     """Run the suites with ``args.threads[0]`` threads and write the records as JSON."""
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -115,6 +130,7 @@ def worker(args):
     import _suites
 
     n = args.threads[0]
+    _settle_malloc()
     # Import every library before limiting, so that threadpoolctl sees all their pools.
     impls = {name: _impls.load(name, n) for name in args.impls}
     limiter = threadpool_limits(limits=n)  # noqa: F841 (in force while it lives)
