@@ -242,7 +242,7 @@ class _Cache:
     """What backward needs from a forward call: the parts of the batch it ran (one unless
     ``n_threads`` > 1) and each part's own cache."""
 
-    __slots__ = ("layout", "params", "lengths", "parts", "used", "concurrent")
+    __slots__ = ("layout", "params", "views", "lengths", "parts", "used", "concurrent")
 
 
 def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, random_state=None,
@@ -345,6 +345,7 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     if keep_cache:
         cache = _Cache()
         cache.layout, cache.params, cache.lengths, cache.used = layout, params, lengths, False
+        cache.views = views
         cache.parts = [(part, result[3]) for part, result in zip(parts, results)]
         cache.concurrent = concurrent
     Y, h_n, c_n = _merge(parts, [r[:3] for r in results], B)
@@ -425,7 +426,7 @@ def _merge_array(parts, pieces, B):
 class _PartCache:
     """What backward needs from one part of a forward call (sequences sorted by length)."""
 
-    __slots__ = ("lengths", "inputs", "outputs", "reserves", "h0", "c0", "masks")
+    __slots__ = ("lengths", "inputs", "outputs", "reserves", "h0", "c0", "masks", "workspace")
 
 
 def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, concurrent):
@@ -437,8 +438,8 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
     h0 = None if h0 is None else [np.ascontiguousarray(h) for h in h0]
     c0 = None if c0 is None else [np.ascontiguousarray(c) for c in c0]
     cell = layout._kernel_cell
-    workspaces = [np.empty(_workspace_size(layout, T, B), dtype=dtype)
-                  for _ in range(2 if concurrent else 1)]
+    workspace_size = _workspace_size(layout, T, B)
+    workspaces = [np.empty(workspace_size, dtype=dtype) for _ in range(2 if concurrent else 1)]
     inputs, outputs, reserves, masks, h_n, c_n = [], [], [], [], [], []
     layer_input = X
     # The kernels write every step of every sequence and leave the padding alone: only
@@ -479,6 +480,7 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
         cache = _PartCache()
         cache.lengths, cache.inputs, cache.outputs = lengths, inputs, outputs
         cache.reserves, cache.h0, cache.c0, cache.masks = reserves, h0, c0, masks
+        cache.workspace = workspace_size
     return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
@@ -539,8 +541,7 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
                          "none")
     dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, check_finite)
     cache.used = True
-
-    views = layout._views(params)
+    views = cache.views
 
     def run(part, part_cache):
         take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
@@ -571,8 +572,7 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
     cell = layout._kernel_cell
     grad = np.zeros(layout.n_params, dtype=dtype)
     grads = layout._views(grad)
-    workspaces = [np.empty(_workspace_size(layout, T, B), dtype=dtype)
-                  for _ in range(2 if concurrent else 1)]
+    workspaces = [np.empty(cache.workspace, dtype=dtype) for _ in range(2 if concurrent else 1)]
     is_lstm = layout.cell == "lstm"
     dh0 = [np.zeros((layout.num_directions, B, H), dtype=dtype) for H in layout.hidden_sizes]
     dc0 = [np.zeros_like(h) for h in dh0] if is_lstm else None
