@@ -1,6 +1,9 @@
 """Build crnn's one extension module; metadata lives in pyproject.toml.
 
 Set CRNN_SANITIZE=1 to compile the C kernels with AddressSanitizer and UBSan (see README).
+Set CRNN_CPU to a GCC -march value (x86-64, x86-64-v3, x86-64-v4) to compile them for that
+CPU alone, without the run-time choice between per-CPU clones (internal.h): how CI tests the
+code of every clone, not only the one its own CPU picks.
 """
 import os
 from pathlib import Path
@@ -18,10 +21,16 @@ SOURCES = ["src/crnn/_kernels.pyx", str(CSRC / "common.c"), str(CSRC / "dtype_f3
 # which contain selects, vectorize.
 compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 link_args = []
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+march = []
+if os.environ.get("CRNN_CPU"):
+    march = [f"-march={os.environ['CRNN_CPU']}"]
+    macros.append(("CRNN_NO_CPU_DISPATCH", "1"))
 if os.environ.get("CRNN_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
     compile_args = ["-O1", "-g"] + sanitize
     link_args = sanitize
+compile_args += march
 
 ext = Extension(
     "crnn._kernels",
@@ -29,7 +38,7 @@ ext = Extension(
     include_dirs=["include", str(CSRC), np.get_include()],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    define_macros=macros,
 )
 
 # The generated C goes to build/, away from the hand-written sources.

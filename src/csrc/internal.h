@@ -29,7 +29,8 @@ static inline int reserve_row_width(int cell, int H)
  * (AVX-512: its mask registers and 32 vector registers took 10-25% off the LSTM and GRU
  * forward steps at H <= 128, measured on AMD EPYC); the loader picks the best the CPU runs.
  * Elsewhere the compiler's defaults apply. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(CRNN_NO_CPU_DISPATCH) /* setup.py's CRNN_CPU: one CPU's code, for testing it */
 #define CPU_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CPU_DISPATCH
