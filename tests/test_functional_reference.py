@@ -225,6 +225,25 @@ def test_weight_gradients_summed_in_row_chunks(cell, dtype, small_gemm):
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_gradients_summed_in_column_blocks(dtype):
+    """An output too wide for row chunks but not too tall runs in blocks of 64 columns
+    (float32 only; layer.c, add_AtB). With small-matrix kernels of 300000 multiply-adds, the
+    LSTM's (72, 288) dW_h takes blocks of 64, 64, 64, 64 and 32 columns, in chunks of 64 rows
+    of the 400-row first block, the last one partial; its (40, 288) dW_x takes row chunks."""
+    net = Net("lstm", 40, (72,), True)
+    p = random_problem(net, T=20, B=20, init=True, seed=18)
+    p.lengths = np.array([20] * 14 + [17] * 3 + [12] * 3)
+    p.params *= 0.2
+    previous = _kernels.set_small_gemm(300000)
+    try:
+        result = crnn_run(p, dtype=dtype)
+    finally:
+        _kernels.set_small_gemm(previous)
+    rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, 5 * ATOL32)
+    assert_results_close(result, reference(p), rtol, atol)
+
+
 def test_forward_without_cache_gives_the_same_outputs():
     net = Net("gru", 2, (3, 2), True)
     p = random_problem(net, T=4, B=3, variable=True, init=True, seed=12)

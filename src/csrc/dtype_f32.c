@@ -15,9 +15,12 @@
 
 /* For layer.c: the fewest rows per product worth splitting the input projection and the
  * weight gradients into (measured: sgemm gains down to 16 rows, dgemm only down to 64), and
- * whether large per-step products may run transposed (faster for sgemm, slower for dgemm). */
+ * whether large per-step products may run transposed (faster for sgemm, slower for dgemm),
+ * and the weight gradients in column blocks (LSTM H=128: 14-16% faster backward for sgemm,
+ * 5-9% slower for dgemm). */
 #define MIN_CHUNK_ROWS 16
 #define TRANSPOSED_STEPS 1
+#define COLUMN_BLOCKS 1
 
 /* For activations.h: Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp),
  * the smallest exponent argument (e^EXP_LO is still a normal number), ln2 split so that

@@ -76,6 +76,7 @@ static void FN(copy_or_zero)(real *dst, const real *src, size_t n)
  *                  B=128 H=32: 82 / - / 83             RNN B=128 H=32: 64 / - / 50
  */
 enum { STEP_GEMV, STEP_ROWS, STEP_TRANSPOSED };
+enum { COL_BLOCK = 64, BLOCK_ROWS = 64 };
 
 /* Rows per product of (rows, n) = (rows, k)(k, n) that the BLAS's small-matrix kernels take:
  * a multiple of 8 (others ran 10-25% slower), or 0 if fewer than 8 rows fit or it has none. */
@@ -217,15 +218,27 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
  * kernels runs these up to 3x faster as a sum of products that fit them (OpenBLAS SkylakeX,
  * 1 thread, 3200 rows, whole vs in row chunks, sgemm GFLOP/s: (8, 512) 34 vs 96, (32, 128)
  * 65 vs 108, (64, 512) 72 vs 94; dgemm (8, 128) 30 vs 49). With more outputs even
- * MIN_CHUNK_ROWS rows per product exceed them, and the whole product runs as fast or faster. */
+ * MIN_CHUNK_ROWS rows per product exceed them: the whole product runs as fast or faster, or
+ * for sgemm, while the output has few rows, blocks of its columns in row chunks. */
 static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real *a, int lda,
                         const real *b, int ldb, real *c, int ldc)
 {
-    const int chunk = FN(chunk_rows)(blas, m, n, k);
+    /* An output too wide for row chunks (LSTM dW_h from H = 126) but not too tall: blocks of
+     * COL_BLOCK columns in chunks of BLOCK_ROWS or more rows, each row chunk visiting every
+     * block while it is in cache (sgemm, 1 thread, backward: LSTM H=128 14-16% faster; with
+     * fewer rows per chunk, H >= 256, no gain). */
+    int width = n;
+    if (COLUMN_BLOCKS && FN(chunk_rows)(blas, m, n, k) == k && n > COL_BLOCK &&
+        FN(small_rows)(blas, m, COL_BLOCK) >= BLOCK_ROWS)
+        width = COL_BLOCK;
+    const int chunk = FN(chunk_rows)(blas, m, width, k);
     for (int k0 = 0; k0 < k; k0 += chunk) {
         const int rows = k - k0 < chunk ? k - k0 : chunk;
-        blas->gemm(1, 0, m, n, rows, 1, a + (size_t)k0 * lda, lda, b + (size_t)k0 * ldb, ldb,
-                   1, c, ldc);
+        for (int j0 = 0; j0 < n; j0 += width) {
+            const int w = n - j0 < width ? n - j0 : width;
+            blas->gemm(1, 0, m, w, rows, 1, a + (size_t)k0 * lda, lda,
+                       b + (size_t)k0 * ldb + j0, ldb, 1, c + j0, ldc);
+        }
     }
 }
 
