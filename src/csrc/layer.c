@@ -227,11 +227,13 @@ static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real 
      * COL_BLOCK columns in chunks of BLOCK_ROWS or more rows, each row chunk visiting every
      * block while it is in cache (sgemm, 1 thread, backward: LSTM H=128 14-16% faster; with
      * fewer rows per chunk, H >= 256, no gain). */
-    int width = n;
-    if (COLUMN_BLOCKS && FN(chunk_rows)(blas, m, n, k) == k && n > COL_BLOCK &&
-        FN(small_rows)(blas, m, COL_BLOCK) >= BLOCK_ROWS)
+    int width = n, chunk = FN(chunk_rows)(blas, m, n, k);
+    const int block_rows = FN(small_rows)(blas, m, COL_BLOCK);
+    if (COLUMN_BLOCKS && FN(small_rows)(blas, m, n) < MIN_CHUNK_ROWS && n > COL_BLOCK &&
+        block_rows >= BLOCK_ROWS) {
         width = COL_BLOCK;
-    const int chunk = FN(chunk_rows)(blas, m, width, k);
+        chunk = block_rows;
+    }
     for (int k0 = 0; k0 < k; k0 += chunk) {
         const int rows = k - k0 < chunk ? k - k0 : chunk;
         for (int j0 = 0; j0 < n; j0 += width) {
