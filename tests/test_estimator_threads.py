@@ -18,7 +18,7 @@ import pytest
 import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-import crnn._base
+import crnn._patterns
 from crnn._estimators import RNNClassifier, RNNRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -83,13 +83,13 @@ def spy_on_kernels(monkeypatch):
     """Record the BLAS thread counts at every forward and backward call of the estimators."""
     seen = []
     for name in ("forward", "backward"):
-        original = getattr(crnn._base, name)
+        original = getattr(crnn._patterns, name)
 
         def spy(*args, _original=original, **kwargs):
             seen.append(blas_threads())
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(crnn._base, name, spy)
+        monkeypatch.setattr(crnn._patterns, name, spy)
     return seen
 
 
@@ -140,7 +140,7 @@ def test_overlapping_calls_in_threads_restore_the_blas_thread_count(monkeypatch,
     before = blas_threads()
     model = RNNRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X, Y)
     a_inside, b_inside = threading.Event(), threading.Event()
-    original = crnn._base.forward
+    original = crnn._patterns.forward
 
     def forward(*args, **kwargs):
         if threading.current_thread().name == "A" and not a_inside.is_set():
@@ -151,7 +151,7 @@ def test_overlapping_calls_in_threads_restore_the_blas_thread_count(monkeypatch,
             a.join(10)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(crnn._base, "forward", forward)
+    monkeypatch.setattr(crnn._patterns, "forward", forward)
     a = threading.Thread(target=model.predict, args=(X,), name="A")
     b = threading.Thread(target=lambda: a_inside.wait(10) and model.predict(X), name="B")
     a.start()

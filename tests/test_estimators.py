@@ -585,17 +585,17 @@ def test_too_small_validation_set():
 
 
 def test_n_jobs_splits_minibatches_and_agrees_with_one_thread(monkeypatch):
-    import crnn._base
+    import crnn._patterns
 
     parts = []
-    original = crnn._base.forward
+    original = crnn._patterns.forward
 
     def forward(*args, **kwargs):
         Y, states, cache = original(*args, **kwargs)
         parts.append(1 if cache is None else len(cache.parts))
         return Y, states, cache
 
-    monkeypatch.setattr(crnn._base, "forward", forward)
+    monkeypatch.setattr(crnn._patterns, "forward", forward)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 5, 3)), rng.normal(size=64)
     params = dict(cell="lstm", hidden_layer_sizes=(128,), batch_size=64, max_iter=2,

@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-import crnn._base
+import crnn._patterns
 from harness import FUZZ
 from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._optim import SGD, Adam
@@ -119,7 +119,7 @@ def test_an_update_that_makes_the_weights_non_finite_is_undone(case, max_iter):
 def interrupt_backward_on_call(monkeypatch, call):
     """Ctrl-C during the ``call``-th backward pass, after the kernels wrote part of it."""
     calls = []
-    original = crnn._base.backward
+    original = crnn._patterns.backward
 
     def backward(cache, *args, **kwargs):
         calls.append(1)
@@ -128,7 +128,7 @@ def interrupt_backward_on_call(monkeypatch, call):
             raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(crnn._base, "backward", backward)
+    monkeypatch.setattr(crnn._patterns, "backward", backward)
 
 
 def test_interrupt_in_the_first_epoch_leaves_the_initial_model(monkeypatch):

@@ -15,12 +15,78 @@ length of every sequence.
   converts to means.
 
 Targets of the per-step patterns follow the same rules (:func:`pad_targets`).
+Validated training data is a :class:`TrainingData`, the source the training loop
+draws its minibatches from.
 """
 
 import numpy as np
 from sklearn.utils.validation import check_array
 
-__all__ = ["check_sequences", "check_vectors", "is_ragged", "pad_targets", "unpad"]
+from . import _kernels
+
+__all__ = [
+    "TrainingData",
+    "check_sequences",
+    "check_vectors",
+    "gather_time_major",
+    "is_ragged",
+    "pad_targets",
+    "unpad",
+]
+
+
+class TrainingData:
+    """Validated training data, with one weight per target position.
+
+    ``x`` is ``(N, T, F)`` with ``x_lengths`` (``(N, F)`` vectors and None for vec2seq);
+    ``y`` is ``(N,)`` codes or ``(N, k)`` values for seq2vec, else time-major ``(T_y, N)``
+    codes or ``(T_y, N, k)`` values with ``y_lengths``; ``weights`` has the shape of the
+    positions (``(N,)`` or ``(T_y, N)``) and is zero at padded steps.
+
+    The training loop needs only ``len(data)``, ``data.weights`` of the whole set and
+    ``data.take(idx, time_major=True)``: another source of minibatches (one reading
+    its sequences chunk by chunk, say) implements those.
+    """
+
+    def __init__(self, x, x_lengths, y, y_lengths, weights):
+        self.x, self.x_lengths = x, x_lengths
+        self.y, self.y_lengths, self.weights = y, y_lengths, weights
+
+    def __len__(self):
+        return len(self.x_lengths if self.x_lengths is not None else self.y_lengths)
+
+    def take(self, idx, time_major=False):
+        """The sequences ``idx``, sorted by decreasing length and trimmed to the longest.
+
+        Sorted lengths let the kernels run without reordering copies. With ``time_major``
+        (a minibatch), sequences come out ``(steps, len(idx), F)``, as the kernels take them.
+        """
+        key = self.x_lengths if self.x_lengths is not None else self.y_lengths
+        idx = idx[np.argsort(-key[idx], kind="stable")]
+        if self.x_lengths is None:
+            x, x_lengths = self.x[idx], None
+        else:
+            x_lengths = self.x_lengths[idx]
+            if time_major:
+                x = gather_time_major(self.x, idx, x_lengths[0])
+            else:
+                x = self.x[idx, : x_lengths[0]]
+        if self.y_lengths is None:
+            return TrainingData(x, x_lengths, self.y[idx], None, self.weights[idx])
+        y_lengths = self.y_lengths[idx]
+        steps = y_lengths.max()
+        return TrainingData(
+            x, x_lengths, self.y[:steps, idx], y_lengths, self.weights[:steps, idx]
+        )
+
+
+def gather_time_major(x, idx, steps):
+    """Sequences ``idx`` of batch-major C-contiguous ``x`` ``(N, T, F)``, their first
+    ``steps`` steps, as a C-contiguous time-major ``(steps, len(idx), F)`` array."""
+    out = np.empty((steps, len(idx), x.shape[2]), dtype=x.dtype)
+    _kernels.gather_steps(x, np.asarray(idx, dtype=np.intp), out)
+    return out
+
 
 
 def is_ragged(seq):

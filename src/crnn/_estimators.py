@@ -4,11 +4,11 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+from sklearn.utils.multiclass import _check_partial_fit_first_call
 
 from ._base import BaseRNN
-from ._loss import log_softmax, softmax, softmax_cross_entropy, squared_error
+from ._heads import LinearHead, SoftmaxHead
+from ._loss import log_softmax, softmax
 
 __all__ = ["RNNClassifier", "RNNRegressor"]
 
@@ -277,7 +277,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         **BaseRNN._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _is_classifier = True
+    _head = SoftmaxHead()
 
     def __init__(
         self,
@@ -345,79 +345,6 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             n_jobs=n_jobs,
         )
         self.class_weight = class_weight
-
-    # ---------------------------------------------------------------- targets
-
-    def _encode_labels(self, labels, reset, classes):
-        """Class codes of ``labels``; sets ``classes_`` on a first ``fit``."""
-        check_classification_targets(labels)
-        if reset and classes is None:  # partial_fit set classes_ from its classes= already
-            self.classes_ = np.unique(labels)
-        unknown = ~np.isin(labels, self.classes_)
-        if unknown.any():
-            raise ValueError(
-                f"y contains labels that are not among classes_={self.classes_.tolist()}: "
-                f"{np.unique(labels[unknown]).tolist()[:5]}. Pass every class with classes= "
-                "on the first call to partial_fit, or refit."
-            )
-        if reset:
-            self.n_outputs_ = len(self.classes_)
-        return np.searchsorted(self.classes_, labels)
-
-    def _encode_vector_targets(self, y, n_sequences, reset, classes):
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            raise ValueError(
-                f"y has shape {y.shape}: RNNClassifier takes one label per sequence, "
-                "shape (n_sequences,), or one label per step (y of shape (n_sequences, "
-                "n_steps) or a list of label sequences). Multi-output classification is "
-                "not supported."
-            )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(np.empty(n_sequences), y)
-        return self._encode_labels(y, reset, classes)
-
-    def _encode_step_targets(self, values, mask, reset, classes):
-        if values.ndim == 3:
-            raise ValueError(
-                f"RNNClassifier needs one label per step; the per-step targets have shape "
-                f"{values.swapaxes(0, 1).shape}."
-            )
-        codes = np.zeros(mask.shape, dtype=np.intp)
-        codes[mask] = self._encode_labels(values[mask], reset, classes)
-        return codes
-
-    def _target_weights(self, y, mask):
-        if self.class_weight is None:
-            return None
-        n_classes = len(self.classes_)
-        if self.class_weight == "balanced":
-            counts = np.bincount(y[mask] if mask is not None else y, minlength=n_classes)
-            per_class = counts.sum() / (n_classes * np.maximum(counts, 1))
-        else:
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight has labels {sorted(unknown, key=str)} that are not in y's "
-                    f"classes {self.classes_.tolist()}."
-                )
-            per_class = np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
-        return per_class[y]
-
-    def _loss(self, outputs, y, weights):
-        return softmax_cross_entropy(outputs, y, weights)
-
-    def _score_positions(self, outputs, y, weights):
-        return accuracy_score(y, outputs.argmax(axis=1), sample_weight=weights)
-
-    def _decoder_input(self, y):
-        return np.eye(self.n_outputs_, dtype=self.params_.dtype)[y]
-
-    def _feedback(self, outputs):
-        return np.eye(self.n_outputs_, dtype=outputs.dtype)[outputs.argmax(axis=1)]
-
-    def _predictions(self, outputs):
-        return self.classes_[outputs.argmax(axis=-1)]
 
     # ---------------------------------------------------------------- public API
 
@@ -542,9 +469,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         -------
         score : float
         """
-        if getattr(self, "pattern_", None) in (None, "seq2vec"):
-            return super().score(X, y, sample_weight)
-        return self._score_steps(X, y, sample_weight, accuracy_score)
+        if self._scores_per_step():
+            return self._score_steps(X, y, sample_weight, accuracy_score)
+        return super().score(X, y, sample_weight)
 
 
 class RNNRegressor(RegressorMixin, BaseRNN):
@@ -581,7 +508,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     (2, 30)
     """
 
-    _is_classifier = False
+    _head = LinearHead()
 
     def __init__(
         self,
@@ -648,69 +575,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             n_jobs=n_jobs,
         )
 
-    # ---------------------------------------------------------------- targets
-
-    def _set_n_outputs(self, n_outputs, reset):
-        if reset:
-            self.n_outputs_ = n_outputs
-        elif n_outputs != self.n_outputs_:
-            raise ValueError(
-                f"y has {n_outputs} targets per position but the model was fitted with "
-                f"{self.n_outputs_}."
-            )
-
-    def _encode_vector_targets(self, y, n_sequences, reset, classes):
-        y = check_array(y, ensure_2d=False, dtype=self._compute_dtype(reset), input_name="y")
-        if y.ndim == 1:
-            y = y[:, np.newaxis]
-        elif y.ndim != 2:
-            raise ValueError(
-                f"y has shape {y.shape}; seq2vec targets must be (n_sequences,) or "
-                "(n_sequences, n_targets)."
-            )
-        check_consistent_length(np.empty(n_sequences), y)
-        self._set_n_outputs(y.shape[1], reset)
-        return y
-
-    def _encode_step_targets(self, values, mask, reset, classes):
-        try:
-            y = np.array(values, dtype=self._compute_dtype(reset))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"y could not be converted to floats: {exc}") from exc
-        if y.ndim == 2:
-            y = y[:, :, np.newaxis]
-        if not np.isfinite(y[mask]).all():
-            raise ValueError(
-                "y contains NaN or infinity within the sequences; NaN is accepted only as "
-                "trailing padding."
-            )
-        y[~mask] = 0
-        self._set_n_outputs(y.shape[2], reset)
-        return y
-
-    def _target_weights(self, y, mask):
-        return None
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-    def _loss(self, outputs, y, weights):
-        return squared_error(outputs, y, weights)
-
-    def _score_positions(self, outputs, y, weights):
-        return r2_score(y, outputs, sample_weight=weights)
-
-    def _decoder_input(self, y):
-        return y
-
-    def _feedback(self, outputs):
-        return outputs
-
-    def _predictions(self, outputs):
-        outputs = outputs.astype(np.float64)
-        return outputs[..., 0] if outputs.shape[-1] == 1 else outputs
 
     # ---------------------------------------------------------------- public API
 
@@ -783,6 +651,6 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         -------
         score : float
         """
-        if getattr(self, "pattern_", None) in (None, "seq2vec"):
-            return super().score(X, y, sample_weight)
-        return self._score_steps(X, y, sample_weight, r2_score)
+        if self._scores_per_step():
+            return self._score_steps(X, y, sample_weight, r2_score)
+        return super().score(X, y, sample_weight)

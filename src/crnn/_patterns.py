@@ -1,0 +1,472 @@
+"""The sequence patterns: what feeds the output layer, and how targets are laid out.
+
+A fitted estimator is one flat parameter array, ``params_``, cut into views
+(:class:`Network`; all of them trained by one optimizer update per minibatch)::
+
+    params_ = [ encoder | decoder (pattern "encdec" only) | W_out | b_out ]
+
+The encoder is a stack of recurrent layers (see :mod:`crnn.functional`) with
+``output_size = num_directions * hidden_layer_sizes[-1]`` features; the output
+layer (the head, :mod:`crnn._heads`) is dense, ``W_out`` of shape
+``(output_size, n_outputs_)``. What feeds it is the pattern's business, one class each:
+
+=========  =============================================================
+seq2vec    the last layer's final state: the state after each sequence's
+           own last step, ``[forward | reverse]`` when bidirectional
+seq2seq    the last layer's output at every step
+vec2seq    the same, the input vector being fed at every step
+encdec     a decoder's output at every step. The decoder is a one-way
+           stack with ``num_directions * hidden_layer_sizes[l]`` units per
+           layer, started from the encoder's final states; its input is
+           the previous target (one-hot for labels) and a start flag:
+           the true one while training (teacher forcing), its own
+           previous output when predicting.
+=========  =============================================================
+
+A pattern lays out and validates the targets (:meth:`~_Pattern.targets`), gives the
+output lengths, computes a minibatch's loss and gradient (:meth:`~_Pattern.loss_grad`)
+and the outputs of prediction (:meth:`~_Pattern.outputs`). Patterns hold no state;
+:func:`get_pattern` gives the one of a name. Adding a pattern touches this file only.
+"""
+
+import numpy as np
+
+from ._data import check_sequences, check_vectors, gather_time_major, is_ragged, pad_targets
+from ._heads import loss_and_backward
+from .functional import backward, forward
+
+__all__ = ["PATTERNS", "Network", "get_pattern", "infer_pattern"]
+
+PATTERNS = ("seq2vec", "seq2seq", "vec2seq", "encdec")
+# Prediction runs over chunks of sequences whose largest buffer (steps x batch x gate
+# units) stays near this many values, sorted by length so that chunks carry little padding.
+_PREDICT_CHUNK_VALUES = 1 << 22
+# The most steps the kernels run (they count in C ints).
+_MAX_STEPS = 2**31 - 1
+
+
+class Network:
+    """The layouts of a fitted estimator and the slices of its flat parameter array."""
+
+    def __init__(self, encoder, decoder, n_outputs):
+        self.encoder, self.decoder, self.n_outputs = encoder, decoder, n_outputs
+        width = encoder.output_size
+        sizes = [encoder.n_params, decoder.n_params if decoder else 0, width * n_outputs]
+        self.bounds = np.cumsum([0, *sizes, n_outputs])
+        self.n_params = int(self.bounds[-1])
+        self.head_shape = (width, n_outputs)
+
+    def split(self, flat):
+        """Views ``(encoder, decoder, W_out, b_out)`` into a flat array."""
+        enc, dec, W, b = (flat[lo:hi] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))
+        return enc, dec, W.reshape(self.head_shape), b
+
+    def weight_mask(self, dtype):
+        """1 for weights, 0 for biases: the entries the L2 penalty applies to."""
+        mask = np.ones(self.n_params, dtype=dtype)
+        enc, dec, _, b = self.split(mask)
+        for layout, flat in ((self.encoder, enc), (self.decoder, dec)):
+            if layout is None:
+                continue
+            for directions in layout.views(flat):
+                for v in directions:
+                    v["b"][:] = 0
+                    if "b_hn" in v:
+                        v["b_hn"][:] = 0
+        b[:] = 0
+        return mask
+
+
+def _final_features(h_n):
+    """The last layer's final state ``(num_directions, B, H)`` as ``(B, num_directions * H)``."""
+    last = h_n[-1]
+    return last[0] if len(last) == 1 else np.concatenate(last, axis=1)
+
+
+def _split_directions(d, num_directions):
+    """Inverse of ``_final_features`` for one layer: ``(B, D * H)`` to ``(D, B, H)``."""
+    return np.ascontiguousarray(d.reshape(len(d), num_directions, -1).transpose(1, 0, 2))
+
+
+def _step_loss(head, Y, y, weights, W, b, gW, gb):
+    """The head's loss over every step of ``Y`` ``(T, B, width)``, and dY."""
+    steps, batch, width = Y.shape
+    loss, dfeatures = loss_and_backward(
+        head,
+        Y.reshape(steps * batch, width),
+        y.reshape(steps * batch, *y.shape[2:]),
+        weights.reshape(-1),
+        W, b, gW, gb,
+    )
+    return loss, None if dfeatures is None else dfeatures.reshape(Y.shape)
+
+
+class _Pattern:
+    """A per-step pattern with sequence input: seq2seq's behaviour, the others override."""
+
+    name = None
+    # Whether X holds one vector per sequence (else sequences).
+    vector_input = False
+    # Whether targets and predictions are per step (else one per sequence).
+    per_step = True
+    # Whether the number of output steps is free (n_steps_out), not X's steps.
+    free_output_steps = False
+    # Whether predict may carry the state from one chunk of a stream to the next.
+    streaming = True
+
+    def decoder(self, encoder, n_outputs):
+        """The decoder's layout, or None."""
+        return None
+
+    def check_inputs(self, X, dtype):
+        """``(x, lengths)``: sequences ``(N, T, F)`` and lengths (vectors ``(N, F)``, None)."""
+        return check_sequences(X, dtype=dtype)
+
+    def target_lengths(self, x_lengths):
+        """The lengths per-step targets must have (None: their own)."""
+        return x_lengths
+
+    def targets(self, est, head, y, n, x_lengths, sample_weight, reset, classes):
+        """Validate and encode targets; returns ``(y, y_lengths, weights, mask)``.
+
+        ``y`` is time-major ``(T_y, N)`` codes or ``(T_y, N, k)`` values, ``weights``
+        ``(T_y, N)`` (``sample_weight`` per step, zero at padding), ``mask`` the real steps.
+        """
+        values, y_lengths = pad_targets(
+            y, n, lengths=self.target_lengths(x_lengths), nan_padding=head.nan_padding
+        )
+        mask = np.arange(values.shape[1])[:, np.newaxis] < y_lengths
+        y = head.encode_step_targets(est, values.swapaxes(0, 1), mask, reset, classes)
+        return y, y_lengths, mask * sample_weight, mask
+
+    def n_steps_out(self, y_lengths):
+        """The default number of output steps learned at the first fit (None: X's)."""
+        return int(y_lengths.max()) if self.free_output_steps else None
+
+    def output_lengths(self, n_steps_out, n, lengths, default):
+        """Number of output steps of each of ``n`` sequences (None for seq2vec)."""
+        if not self.free_output_steps:
+            if n_steps_out is not None:
+                raise ValueError(
+                    f"n_steps_out applies to the vec2seq and encdec patterns, not to "
+                    f"{self.name!r}, whose outputs follow the input steps."
+                )
+            return lengths
+        if n_steps_out is None:
+            return np.full(n, default, dtype=np.intp)
+        steps = np.asarray(n_steps_out)
+        if steps.ndim == 0:
+            steps = np.full(n, steps)
+        if steps.shape != (n,) or steps.dtype.kind not in "iu" or (steps < 1).any():
+            raise ValueError(
+                "n_steps_out must be a positive int or an array of n_sequences="
+                f"{n} positive ints, got {n_steps_out!r}."
+            )
+        if steps.max() > _MAX_STEPS:
+            raise ValueError(
+                f"n_steps_out must be at most {_MAX_STEPS} (the kernels count steps in C "
+                f"ints), got {steps.max()}."
+            )
+        return steps.astype(np.intp)
+
+    def scoring_lengths(self, x_lengths, y_lengths):
+        """The output steps to compare with targets of lengths ``y_lengths``."""
+        return x_lengths
+
+    # ------------------------------------------------------------------ training
+
+    def _encoder_input(self, batch):
+        """A time-major minibatch's encoder input and its lengths."""
+        return batch.x, batch.x_lengths
+
+    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
+        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite.
+
+        ``weights`` are the batch's position weights, summing to one; ``train`` and
+        ``bptt`` the keyword arguments of :func:`~crnn.functional.forward` and
+        :func:`~crnn.functional.backward`.
+        """
+        enc, _, W, b = network.split(params)
+        g_enc, _, gW, gb = network.split(grad)
+        x, lengths = self._encoder_input(batch)
+        Y, _, cache = forward(network.encoder, enc, x, lengths, **train)
+        loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
+        if np.isfinite(loss):
+            g_enc[:] = backward(cache, dY, **bptt)[3]
+        return loss
+
+    # ------------------------------------------------------------------ prediction
+
+    def _output_steps(self, lengths, out_lengths):
+        return lengths.max()
+
+    def _allocate(self, n, k, lengths, out_lengths, dtype):
+        return np.zeros((self._output_steps(lengths, out_lengths), n, k), dtype=dtype)
+
+    def _chunk_input(self, x, idx, lengths, out_lengths):
+        chunk_lengths = lengths[idx]
+        return gather_time_major(x, idx, chunk_lengths[0]), chunk_lengths
+
+    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+        _, _, W, b = network.split(params)
+        out[: len(Y), idx] = Y @ W + b
+
+    def outputs(self, network, params, head, x, lengths, out_lengths=None, state=None,
+                return_state=False, n_threads=1):
+        """Output-layer values (before any softmax) for validated input.
+
+        Runs over chunks of sequences sorted by length. Returns ``(outputs, state)``:
+        outputs ``(N, k)`` for seq2vec, else time-major ``(T_out, N, k)``; state is the
+        final ``(h_n, c_n)`` when ``return_state``, else None.
+        """
+        enc = network.split(params)[0]
+        encoder = network.encoder
+        key = lengths if lengths is not None else out_lengths
+        n = len(key)
+        order = np.argsort(-key, kind="stable")
+        width = encoder.num_directions * encoder.gates * max(encoder.hidden_sizes)
+        chunk = int(np.clip(_PREDICT_CHUNK_VALUES // (key.max() * width), 1, n))
+        dtype = params.dtype
+        out = self._allocate(n, network.n_outputs, lengths, out_lengths, dtype)
+        final = None
+        if return_state:
+            final = (
+                [np.empty((1, n, h), dtype=dtype) for h in encoder.hidden_sizes],
+                [np.empty((1, n, h), dtype=dtype) for h in encoder.hidden_sizes]
+                if encoder.cell == "lstm"
+                else None,
+            )
+        for start in range(0, n, chunk):
+            idx = order[start : start + chunk]
+            xc, chunk_lengths = self._chunk_input(x, idx, lengths, out_lengths)
+            h0 = c0 = None
+            if state is not None:
+                h0 = [h[:, idx] for h in state[0]]
+                c0 = None if state[1] is None else [c[:, idx] for c in state[1]]
+            Y, (h_n, c_n), _ = forward(
+                encoder, enc, xc, chunk_lengths, h0, c0, keep_cache=False, check_finite=False,
+                n_threads=n_threads,
+            )
+            self._write(out, idx, Y, h_n, c_n, network, params, head, out_lengths)
+            if final is not None:
+                for layer, h in enumerate(h_n):
+                    final[0][layer][:, idx] = h
+                    if c_n is not None:
+                        final[1][layer][:, idx] = c_n[layer]
+        return out, final
+
+
+class Seq2Seq(_Pattern):
+    """One output per input step, from the last layer's output at that step."""
+
+    name = "seq2seq"
+
+
+class Seq2Vec(_Pattern):
+    """One output per sequence, from the last layer's final state."""
+
+    name = "seq2vec"
+    per_step = False
+
+    def targets(self, est, head, y, n, x_lengths, sample_weight, reset, classes):
+        """Validate and encode targets ``(N,)`` codes or ``(N, k)`` values; weights ``(N,)``."""
+        return head.encode_vector_targets(est, y, n, reset, classes), None, sample_weight, None
+
+    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
+        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite."""
+        enc, _, W, b = network.split(params)
+        g_enc, _, gW, gb = network.split(grad)
+        _, (h_n, _), cache = forward(network.encoder, enc, batch.x, batch.x_lengths, **train)
+        features = _final_features(h_n)
+        loss, dfeatures = loss_and_backward(head, features, batch.y, weights, W, b, gW, gb)
+        if not np.isfinite(loss):
+            return loss
+        dh_n = [np.zeros_like(h) for h in h_n]
+        dh_n[-1] = _split_directions(dfeatures, network.encoder.num_directions)
+        g_enc[:] = backward(cache, None, dh_n, **bptt)[3]
+        return loss
+
+    def _allocate(self, n, k, lengths, out_lengths, dtype):
+        return np.empty((n, k), dtype=dtype)
+
+    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+        _, _, W, b = network.split(params)
+        out[idx] = _final_features(h_n) @ W + b
+
+
+class Vec2Seq(_Pattern):
+    """A vector fed at every step of an output sequence of free length."""
+
+    name = "vec2seq"
+    vector_input = True
+    free_output_steps = True
+    streaming = False
+
+    def check_inputs(self, X, dtype):
+        """``(x, None)``: vectors ``(N, F)``."""
+        return check_vectors(X, dtype=dtype), None
+
+    def target_lengths(self, x_lengths):
+        """None: the targets' own lengths."""
+        return None
+
+    def scoring_lengths(self, x_lengths, y_lengths):
+        """The targets' lengths."""
+        return y_lengths
+
+    def _encoder_input(self, batch):
+        lengths = batch.y_lengths
+        x = np.broadcast_to(batch.x, (lengths.max(), *batch.x.shape))
+        return np.ascontiguousarray(x), lengths
+
+    def _output_steps(self, lengths, out_lengths):
+        return out_lengths.max()
+
+    def _chunk_input(self, x, idx, lengths, out_lengths):
+        chunk_lengths = out_lengths[idx]
+        xc = np.broadcast_to(x[idx], (chunk_lengths[0], len(idx), x.shape[1]))
+        return np.ascontiguousarray(xc), chunk_lengths
+
+
+def _bridge(states):
+    """Encoder final states (per layer ``(D, B, H)``) as decoder initial states ``(1, B, D*H)``."""
+    if states is None:
+        return None
+    return [np.concatenate(s, axis=1)[np.newaxis] for s in states]
+
+
+def _unbridge(dstates, num_directions):
+    """Gradients of the decoder initial states as gradients of the encoder final states."""
+    if dstates is None:
+        return None
+    return [_split_directions(d[0], num_directions) for d in dstates]
+
+
+class EncDec(_Pattern):
+    """An encoder over the input, a decoder started from its final states for the output.
+
+    The decoder reads the previous target and a start flag: the true one while training
+    (teacher forcing), its own previous output when predicting (:meth:`decode`).
+    """
+
+    name = "encdec"
+    free_output_steps = True
+    streaming = False
+
+    def decoder(self, encoder, n_outputs):
+        """A one-way stack with ``num_directions * H`` units per layer, inputs ``k + 1``."""
+        return type(encoder)(
+            encoder.cell,
+            n_outputs + 1,
+            tuple(encoder.num_directions * h for h in encoder.hidden_sizes),
+            False,
+            encoder.nonlinearity,
+        )
+
+    def target_lengths(self, x_lengths):
+        """None: the targets' own lengths."""
+        return None
+
+    def scoring_lengths(self, x_lengths, y_lengths):
+        """The targets' lengths."""
+        return y_lengths
+
+    @staticmethod
+    def teacher_inputs(head, y, n_outputs, dtype):
+        """Decoder inputs for teacher forcing: a start flag, then the previous targets."""
+        steps, batch = y.shape[:2]
+        k = n_outputs
+        inputs = np.zeros((steps, batch, k + 1), dtype=dtype)
+        inputs[0, :, k] = 1
+        inputs[1:, :, :k] = head.decoder_input(y[:-1], k, dtype)
+        return inputs
+
+    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
+        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite."""
+        enc, dec, W, b = network.split(params)
+        g_enc, g_dec, gW, gb = network.split(grad)
+        directions = network.encoder.num_directions
+        _, (h_n, c_n), cache = forward(network.encoder, enc, batch.x, batch.x_lengths, **train)
+        Y, _, decoder_cache = forward(
+            network.decoder,
+            dec,
+            self.teacher_inputs(head, batch.y, network.n_outputs, params.dtype),
+            batch.y_lengths,
+            _bridge(h_n),
+            _bridge(c_n),
+            **train,
+        )
+        loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
+        if not np.isfinite(loss):
+            return loss
+        _, dh0, dc0, g_dec[:] = backward(decoder_cache, dY, **bptt)
+        dh_n, dc_n = _unbridge(dh0, directions), _unbridge(dc0, directions)
+        g_enc[:] = backward(cache, None, dh_n, dc_n, **bptt)[3]
+        return loss
+
+    def _output_steps(self, lengths, out_lengths):
+        return out_lengths.max()
+
+    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+        steps = out_lengths[idx].max()
+        out[:steps, idx] = self.decode(network, params, head, h_n, c_n, steps)
+
+    def decode(self, network, params, head, h_n, c_n, steps):
+        """Run the decoder on its own outputs for ``steps`` steps from the encoder's state."""
+        _, dec, W, b = network.split(params)
+        batch = h_n[0].shape[1]
+        k = network.n_outputs
+        h, c = _bridge(h_n), _bridge(c_n)
+        step_input = np.zeros((1, batch, k + 1), dtype=W.dtype)
+        step_input[0, :, k] = 1
+        out = np.empty((steps, batch, k), dtype=W.dtype)
+        for t in range(steps):
+            Y, (h, c), _ = forward(
+                network.decoder, dec, step_input, None, h, c, keep_cache=False, check_finite=False
+            )
+            out[t] = Y[0] @ W + b
+            step_input[0, :, :k] = head.feedback(out[t])
+            step_input[0, :, k] = 0
+        return out
+
+
+_BY_NAME = {pattern.name: pattern for pattern in (Seq2Vec(), Seq2Seq(), Vec2Seq(), EncDec())}
+
+
+def get_pattern(name):
+    """The pattern object of a name in :data:`PATTERNS`."""
+    try:
+        return _BY_NAME[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown pattern {name!r}; expected one of {PATTERNS}.") from None
+
+
+def infer_pattern(y, x_lengths):
+    """The pattern that ``pattern="auto"`` reads from the targets and the input lengths.
+
+    ``n_steps`` is the number of steps of X (of its longest sequence):
+
+    ==================================================  =========
+    y                                                    pattern
+    ==================================================  =========
+    1D ``(n_sequences,)``                                seq2vec
+    2D ``(n_sequences, m)``, ``m != n_steps``            seq2vec
+    2D ``(n_sequences, n_steps)``                        seq2seq
+    3D ``(n_sequences, n_steps, m)``                     seq2seq
+    3D ``(n_sequences, t, m)``, ``t != n_steps``         encdec
+    list of sequences as long as those of X              seq2seq
+    list of sequences of other lengths                   encdec
+    ==================================================  =========
+
+    vec2seq is never inferred (its 2D X would read as univariate sequences).
+    """
+    n_steps = x_lengths.max()
+    if is_ragged(y):
+        y_lengths = [np.shape(item)[0] for item in y]
+        return "seq2seq" if np.array_equal(y_lengths, x_lengths) else "encdec"
+    shape = np.asarray(y).shape
+    if len(shape) <= 1:
+        return "seq2vec"
+    if len(shape) == 2:
+        return "seq2seq" if shape[1] == n_steps else "seq2vec"
+    return "seq2seq" if shape[1] == n_steps else "encdec"

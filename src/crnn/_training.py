@@ -1,0 +1,206 @@
+"""The training loop of the estimators: epochs of minibatches until a stopping rule says so.
+
+:class:`Trainer` runs ``fit`` and ``partial_fit``: it draws minibatches from a data
+source (:class:`crnn._data.TrainingData`, or anything with ``__len__``, ``weights`` and
+``take(idx, time_major=True)``), asks the estimator for each one's loss and gradient
+(``_loss_grad``, which its pattern computes), adds the L2 penalty, clips, and lets the
+optimizer update the flat parameters in place. After each epoch it records the losses,
+evaluates the validation set, and asks the stopping rule; on a plateau the optimizer
+decides (:meth:`crnn._optim.SGD.trigger_stopping`): a smaller learning rate, or a stop.
+
+A copy of the weights after each finished epoch (``last_good``) is the fallback when a
+loss, gradient or weight becomes non-finite, or on Ctrl-C.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from ._optim import clip_by_global_norm
+
+__all__ = ["Trainer", "evaluate", "split_validation"]
+
+
+class _Diverged(Exception):
+    """The loss or the gradient of a minibatch is not finite."""
+
+
+def split_validation(est, data):
+    """Hold out ``validation_fraction`` of ``data``; returns ``(train, validation)``."""
+    n = len(data)
+    stratify = data.y if est._head.stratify and not est._pattern.per_step else None
+    train_idx, val_idx = train_test_split(
+        np.arange(n),
+        test_size=est.validation_fraction,
+        random_state=est._random_state,
+        stratify=stratify,
+    )
+    if len(val_idx) < 2:
+        raise ValueError(
+            f"The validation set is too small ({len(val_idx)} of {n} sequences). "
+            "Increase validation_fraction or the number of sequences, or set "
+            "early_stopping=False."
+        )
+    return data.take(np.sort(train_idx)), data.take(np.sort(val_idx))
+
+
+def evaluate(est, network, data):
+    """Loss and score on validation data, predicting as ``predict`` does."""
+    head = est._head
+    out, _ = est._outputs(network, data.x, data.x_lengths, data.y_lengths)
+    out = out.reshape(-1, network.n_outputs)
+    y = data.y.reshape(len(out), *data.y.shape[data.weights.ndim :])
+    weights = data.weights.reshape(-1)
+    loss, _ = head.loss(out, y, weights / weights.sum())
+    return loss, head.score(out, y, weights)
+
+
+class Trainer:
+    """Minibatch training of an estimator's ``params_``, in place.
+
+    Parameters
+    ----------
+    est : BaseRNN
+        The estimator: its hyper-parameters, ``params_``, ``_optimizer``,
+        ``_random_state`` and fitted attributes (``loss_curve_``, ``n_iter_``, ...),
+        which the loop updates.
+    network : crnn._patterns.Network
+        The layouts of ``params_``.
+    n_threads : int
+        Threads for the kernels (see ``crnn.functional.forward``).
+    """
+
+    def __init__(self, est, network, n_threads):
+        self.est, self.network, self.n_threads = est, network, n_threads
+
+    def run(self, train, validation, epochs, incremental):
+        """Train for at most ``epochs`` passes over ``train``.
+
+        With a ``validation`` set, the weights of the epoch with the lowest validation
+        loss are restored at the end. ``incremental`` (``partial_fit``) runs without the
+        warning that the epochs ran out.
+        """
+        est = self.est
+        params = est.params_
+        last_good = params.copy()
+        best = params.copy() if validation is not None else None
+        epoch = 0
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                for epoch in range(1, epochs + 1):
+                    start_time = time.perf_counter()
+                    est.loss_ = self.epoch(train)
+                    last_good[:] = params
+                    if self.end_epoch(len(train), validation, best, start_time):
+                        break
+                    if epoch == epochs and not incremental:
+                        warnings.warn(
+                            f"Stochastic optimizer: maximum iterations ({epochs}) reached and "
+                            "the optimization hasn't converged yet.",
+                            ConvergenceWarning,
+                        )
+        except _Diverged:
+            params[:] = last_good
+            del est._optimizer  # its moment estimates hold the non-finite values
+            warnings.warn(
+                f"Training stopped in epoch {epoch}: the loss, its gradient or the weights "
+                "became NaN or infinite (the parameters diverged). The weights after the last "
+                "finished epoch were kept. Lower learning_rate_init, set clip_norm, or scale X "
+                "(and y for regression).",
+                ConvergenceWarning,
+            )
+        except KeyboardInterrupt:
+            params[:] = last_good
+            warnings.warn(
+                f"Training interrupted by the user in epoch {epoch}; the weights after the "
+                "last finished epoch were kept.",
+                UserWarning,
+            )
+        if validation is not None and est.best_validation_score_ is not None:
+            params[:] = best
+
+    def minibatches(self, data):
+        """The epoch's minibatches of ``data``, time-major, shuffled if asked."""
+        est = self.est
+        n = len(data)
+        batch_size = min(32 if est.batch_size == "auto" else est.batch_size, n)
+        order = est._random_state.permutation(n) if est.shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            yield data.take(order[start : start + batch_size], time_major=True)
+
+    def epoch(self, data):
+        """One pass over ``data``; returns its weighted mean loss (with the L2 penalty)."""
+        est, network = self.est, self.network
+        params, optimizer = est.params_, est._optimizer
+        grad = np.empty_like(params)
+        n = len(data)
+        # The L2 penalty of the whole training set, alpha/2 ||W||^2, shared by its n sequences.
+        decay = (est.alpha / n) * network.weight_mask(params.dtype) if est.alpha > 0 else None
+        epoch_loss = 0.0
+        for batch in self.minibatches(data):
+            batch_weight = float(batch.weights.sum())
+            if batch_weight == 0:
+                continue
+            loss = est._loss_grad(network, params, grad, batch, batch_weight, self.n_threads)
+            if decay is not None and np.isfinite(loss):
+                penalty = decay * params
+                grad += penalty
+                loss += 0.5 * float(np.dot(penalty, params))
+            norm = clip_by_global_norm(grad, est.clip_norm)
+            if not (np.isfinite(loss) and np.isfinite(norm)):
+                raise _Diverged
+            optimizer.update(params, grad)
+            epoch_loss += loss * batch_weight
+        # An update can overflow the weights although its gradient was finite; the next
+        # minibatch's loss would show it, but the epoch's last has no next.
+        if not np.isfinite(params).all():
+            raise _Diverged
+        return epoch_loss / float(data.weights.sum())
+
+    def end_epoch(self, n_train, validation, best, start_time):
+        """Record a finished epoch, keep the best weights, ask the stopping rule.
+
+        Returns True when training should stop.
+        """
+        est = self.est
+        est.n_iter_ += 1
+        est.t_ += n_train
+        est.loss_curve_.append(est.loss_)
+        message = f"Epoch {len(est.loss_curve_)}, loss = {est.loss_:.6f}"
+        monitored = est.loss_
+        if validation is not None:
+            monitored, score = evaluate(est, self.network, validation)
+            est.validation_loss_curve_.append(monitored)
+            est.validation_scores_.append(score)
+            message += f", validation loss = {monitored:.6f}, validation score = {score:.6f}"
+        if monitored < est.best_loss_ - est.tol:
+            est._no_improvement_count = 0
+        else:
+            est._no_improvement_count += 1
+        if monitored < est.best_loss_:
+            est.best_loss_ = monitored
+            if validation is not None:
+                best[:] = est.params_
+                est.best_validation_score_ = score
+        if est.verbose:
+            print(f"{message} ({time.perf_counter() - start_time:.2f} s)")
+        return self.should_stop(validation is not None)
+
+    def should_stop(self, validating):
+        """The stopping rule: a plateau of ``n_iter_no_change`` epochs, then the optimizer's
+        plateau rule (a smaller learning rate, or a stop)."""
+        est = self.est
+        if est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        what = "Validation" if validating else "Training"
+        reason = (
+            f"{what} loss did not improve more than tol={est.tol} for "
+            f"{est.n_iter_no_change} consecutive epochs."
+        )
+        if est._optimizer.trigger_stopping(reason, est.verbose):
+            return True
+        est._no_improvement_count = 0
+        return False
