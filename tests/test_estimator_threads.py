@@ -18,6 +18,7 @@ import pytest
 import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+import crnn._parallel
 import crnn._patterns
 from crnn._estimators import RNNClassifier, RNNRegressor
 
@@ -158,3 +159,33 @@ def test_overlapping_calls_in_threads_restore_the_blas_thread_count(monkeypatch,
     b.start()
     b.join(30)
     assert blas_threads() == before
+
+
+class _HandOffLock:
+    """A lock that, the first time it is released, runs ``meanwhile`` before its holder
+    goes on: what another thread may do as soon as the lock is free."""
+
+    def __init__(self, meanwhile):
+        self._lock, self._meanwhile = threading.Lock(), meanwhile
+
+    def __enter__(self):
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+
+
+def test_a_call_needing_more_workers_does_not_break_a_running_one(monkeypatch):
+    # Another caller needs 3 workers right after this one took the 2-worker pool: it
+    # replaces (shuts down) that pool, and this call's parts must still run.
+    monkeypatch.setitem(crnn._parallel._POOL, "executor", None)
+    monkeypatch.setitem(crnn._parallel._POOL, "size", 0)
+    wider = []
+    lock = _HandOffLock(lambda: wider.append(crnn._parallel.map_parts(abs, [-1, -2, -3])))
+    monkeypatch.setattr(crnn._parallel, "_POOL_LOCK", lock)
+    assert crnn._parallel.map_parts(abs, [-4, -5]) == [4, 5]
+    assert wider == [[1, 2, 3]]
+

@@ -1,10 +1,11 @@
 """Threads: the one-BLAS-thread guard of the estimators and the kernels' worker pool."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["serial_blas"]
+__all__ = ["map_parts", "serial_blas"]
 
 
 class _SerialBlas:
@@ -48,3 +49,27 @@ _serial_blas_context = _SerialBlas()
 def serial_blas():
     """The process-wide one-BLAS-thread context (see :class:`_SerialBlas`)."""
     return _serial_blas_context
+
+
+# The kernels' worker threads, kept for later calls and replaced by a larger pool when a
+# call needs more; guarded by the lock.
+_POOL = {"executor": None, "size": 0}
+_POOL_LOCK = threading.Lock()
+
+
+def map_parts(function, *iterables):
+    """``map`` over batch parts: in threads when there are several (the kernels release
+    the GIL), else in the calling thread. The threads are kept for later calls."""
+    args = list(zip(*iterables))
+    if len(args) == 1:
+        return [function(*args[0])]
+    with _POOL_LOCK:
+        if _POOL["size"] < len(args):
+            if _POOL["executor"] is not None:
+                _POOL["executor"].shutdown(wait=False)  # its queued work still runs
+            _POOL["executor"] = ThreadPoolExecutor(len(args), thread_name_prefix="crnn")
+            _POOL["size"] = len(args)
+        # Submitted under the lock: another thread that needs a larger pool may shut this
+        # one down as soon as the lock is free, and a shut-down pool takes no new work.
+        futures = [_POOL["executor"].submit(function, *a) for a in args]
+    return [future.result() for future in futures]

@@ -46,14 +46,13 @@ Example
 >>> Y.shape, h_n[0].shape, grad.shape == params.shape
 ((5, 2, 8), (1, 2, 8), True)
 """
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _kernels
+from ._parallel import map_parts as _map
 
 __all__ = ["RNNLayout", "Stream", "init_params", "forward", "backward"]
 
@@ -369,26 +368,6 @@ def _batch_parts(lengths, n_parts, layout):
         return [None]
     order = np.argsort(-lengths, kind="stable")
     return [order[p::n_parts] for p in range(n_parts)]
-
-
-_POOL = {"executor": None, "size": 0}
-_POOL_LOCK = threading.Lock()
-
-
-def _map(function, *iterables):
-    """``map`` over batch parts: in threads when there are several (the kernels release
-    the GIL), else in the calling thread. The threads are kept for later calls."""
-    args = list(zip(*iterables))
-    if len(args) == 1:
-        return [function(*args[0])]
-    with _POOL_LOCK:
-        if _POOL["size"] < len(args):
-            if _POOL["executor"] is not None:
-                _POOL["executor"].shutdown(wait=False)
-            _POOL["executor"] = ThreadPoolExecutor(len(args), thread_name_prefix="crnn")
-            _POOL["size"] = len(args)
-        executor = _POOL["executor"]
-    return list(executor.map(lambda a: function(*a), args))
 
 
 def _take_batch(a, part):
