@@ -207,6 +207,15 @@ def test_every_plan_of_the_recurrent_product(cell, width, dtype, small_gemm):
     p = random_problem(net, T=8, B=12, init=True, seed=16)
     p.params *= 0.05  # keep the wide layer out of saturation, so gradients flow back
     p.lengths = np.array([8, 3, 6, 6, 5, 2, 6, 6, 6, 6, 6, 7])
+    # The paths these products take, as the kernels plan them (so that a moved threshold
+    # fails here instead of leaving a path untested).
+    GH, double = GATES[cell[0]] * H, dtype == np.float64
+    paths = {_kernels.product_plan("step", rows, n, k, double)[0]
+             for rows in (12, 11, 10, 9, 2, 1) for n, k in ((GH, H), (H, GH))}
+    if small_gemm and width == "chunked":
+        assert paths == {"gemv", "whole", "row_chunks"}
+    else:
+        assert paths == {"gemv", "whole" if double else "transposed"}
     rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
 
@@ -220,6 +229,12 @@ def test_weight_gradients_summed_in_row_chunks(cell, dtype, small_gemm):
     p = random_problem(net, T=40, B=20, init=True, seed=17)
     p.lengths = np.array([40] * 8 + [35] * 6 + [32] * 6)
     p.params *= 0.3
+    GH, double = GATES[cell[0]] * 40, dtype == np.float64
+    path, chunk, _ = _kernels.product_plan("atb", 40, GH, 640, double)
+    if small_gemm:
+        assert path == "row_chunks" and 144 <= chunk <= 624
+    else:
+        assert path == "whole"
     # float32 sums of ~700 rows that cancel to ~1e-3 carry ~1e-5 of rounding error
     rtol, atol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, 5 * ATOL32)
     assert_results_close(crnn_run(p, dtype=dtype), reference(p), rtol, atol)
@@ -237,6 +252,13 @@ def test_weight_gradients_summed_in_column_blocks(dtype):
     p.params *= 0.2
     previous = _kernels.set_small_gemm(300000)
     try:
+        double = dtype == np.float64
+        dW_h = _kernels.product_plan("atb", 72, 288, 400, double)
+        dW_x = _kernels.product_plan("atb", 40, 288, 400, double)
+        if double:  # no column blocks for dgemm, and fewer than 64 rows are not worth a chunk
+            assert dW_h == ("whole", 400, 288) and dW_x == ("whole", 400, 288)
+        else:
+            assert dW_h == ("column_blocks", 64, 64) and dW_x == ("row_chunks", 24, 288)
         result = crnn_run(p, dtype=dtype)
     finally:
         _kernels.set_small_gemm(previous)

@@ -205,3 +205,21 @@ def test_gather_steps_refuses_what_does_not_fit(idx, out_shape, message):
     x = np.zeros((6, 5, 3))
     with pytest.raises(ValueError, match=message):
         K.gather_steps(x, np.array(idx, dtype=np.intp), np.empty(out_shape))
+
+
+def test_product_plan_names_the_path_and_refuses_bad_queries():
+    previous = K.set_small_gemm(0.0)
+    try:
+        assert K.product_plan("step", 1, 64, 16) == ("gemv", 1, 64)
+        assert K.product_plan("step", 8, 64, 16, double=True) == ("whole", 8, 64)
+        assert K.product_plan("atb", 16, 64, 100) == ("whole", 100, 64)
+        K.set_small_gemm(1e6)
+        # 10^6 / (512 * 128) = 15.3 rows fit the small-matrix kernels: chunks of 8
+        assert K.product_plan("step", 100, 512, 128) == ("row_chunks", 8, 512)
+        assert K.product_plan("step", 100, 1024, 256) == ("transposed", 100, 1024)
+    finally:
+        K.set_small_gemm(previous)
+    with pytest.raises(ValueError, match="product must be"):
+        K.product_plan("gemm", 2, 2, 2)
+    with pytest.raises(ValueError, match="every size must be at least 1"):
+        K.product_plan("step", 0, 2, 2)

@@ -156,6 +156,27 @@ int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const doubl
                       double *db, double *db_hn, double *workspace);
 
 /*
+ * Plan query: the path one product of forward or backward takes, as the kernels choose it
+ * (src/csrc/layer.c), so that tests can check they cover each path.
+ *   product CRNN_PLAN_STEP: a per-step recurrent product (m, n) = (m, k)(k, n), m the active
+ *     rows: forward h W_h with {n, k} = {G*H, H}, backward dG W_h^T with {n, k} = {H, G*H};
+ *   product CRNN_PLAN_ATB: a weight gradient (m, n) += A^T B summed over k rows.
+ *   Out: *plan a crnn_path; *chunk rows per product; *width columns per block.
+ */
+enum { CRNN_PLAN_STEP = 0, CRNN_PLAN_ATB = 1 };
+typedef enum {
+    CRNN_PATH_GEMV = 0,         /* one row, through GEMV */
+    CRNN_PATH_WHOLE = 1,        /* one product */
+    CRNN_PATH_ROW_CHUNKS = 2,   /* products of `chunk` rows (small-matrix kernels) */
+    CRNN_PATH_TRANSPOSED = 3,   /* the product's transpose, transposed back */
+    CRNN_PATH_COLUMN_BLOCKS = 4 /* blocks of `width` columns in chunks of `chunk` rows */
+} crnn_path;
+int crnn_product_plan_f32(const crnn_blas_f32 *blas, int product, int m, int n, int k,
+                          int *plan, int *chunk, int *width);
+int crnn_product_plan_f64(const crnn_blas_f64 *blas, int product, int m, int n, int k,
+                          int *plan, int *chunk, int *width);
+
+/*
  * Optimizer updates over a flat parameter array of n elements, in place.
  *   Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, params -= lr_t m / (sqrt(v) + eps),
  *         lr_t being the step size with Adam's bias correction applied by the caller.

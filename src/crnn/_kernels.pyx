@@ -68,6 +68,9 @@ cdef extern from "crnn/crnn.h" nogil:
     int crnn_sgd_update_f64(size_t, double *, const double *, double *, double, double, int)
     int crnn_sum_squares_f32(size_t, const float *, double *)
     int crnn_sum_squares_f64(size_t, const double *, double *)
+    int CRNN_PLAN_STEP, CRNN_PLAN_ATB
+    int crnn_product_plan_f32(const crnn_blas_f32 *, int, int, int, int, int *, int *, int *)
+    int crnn_product_plan_f64(const crnn_blas_f64 *, int, int, int, int, int *, int *, int *)
 
 # SciPy's BLAS is Fortran: column-major, every argument by pointer. A row-major product
 # C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the shims swap the operands.
@@ -156,6 +159,28 @@ _STATUS_MESSAGES = {
 cdef int _raise_status(int status) except -1:
     raise ValueError(f"crnn kernel refused the call: "
                      f"{_STATUS_MESSAGES.get(status, 'unknown status')} (status {status})")
+
+
+_PATHS = ("gemv", "whole", "row_chunks", "transposed", "column_blocks")  # crnn_path
+
+
+def product_plan(str product, int m, int n, int k, bint double=False):
+    """The path the kernels take for one product (include/crnn/crnn.h, crnn_product_plan).
+
+    ``product`` is "step" (a per-step recurrent product ``(m, n) = (m, k)(k, n)``) or "atb"
+    (a weight gradient ``(m, n) += A^T B`` over ``k`` rows); ``double`` plans for float64.
+    Returns ``(path, chunk, width)``: a name of ``_PATHS``, rows and columns per product.
+    """
+    cdef int plan = 0, chunk = 0, width = 0, status
+    _check(product in ("step", "atb"), f"product must be 'step' or 'atb', got {product!r}")
+    cdef int kind = CRNN_PLAN_STEP if product == "step" else CRNN_PLAN_ATB
+    if double:
+        status = crnn_product_plan_f64(&_blas_f64, kind, m, n, k, &plan, &chunk, &width)
+    else:
+        status = crnn_product_plan_f32(&_blas_f32, kind, m, n, k, &plan, &chunk, &width)
+    if status != CRNN_OK:
+        _raise_status(status)
+    return _PATHS[plan], chunk, width
 
 
 cdef crnn_dims _dims(int cell, int T, int B, int I, int H, int ldx, int ldy, bint reverse):

@@ -213,6 +213,23 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     return CRNN_OK;
 }
 
+/* add_AtB's plan: `chunk` rows per product, in blocks of `width` of the n columns. An output
+ * too wide for row chunks (LSTM dW_h from H = 126) but not too tall: blocks of COL_BLOCK
+ * columns in chunks of BLOCK_ROWS or more rows, each row chunk visiting every block while it
+ * is in cache (sgemm, 1 thread, backward: LSTM H=128 14-16% faster; with fewer rows per
+ * chunk, H >= 256, no gain). */
+static void FN(atb_plan)(const BLAS_TABLE *blas, int m, int n, int k, int *chunk, int *width)
+{
+    const int block_rows = FN(small_rows)(blas, m, COL_BLOCK);
+    *width = n;
+    *chunk = FN(chunk_rows)(blas, m, n, k);
+    if (COLUMN_BLOCKS && FN(small_rows)(blas, m, n) < MIN_CHUNK_ROWS && n > COL_BLOCK &&
+        block_rows >= BLOCK_ROWS) {
+        *width = COL_BLOCK;
+        *chunk = block_rows;
+    }
+}
+
 /* C (m, n) += A^T B, summed over k rows (A (k, m), B (k, n), row-major): the weight
  * gradients, a small output summed over every (step, sequence) row. A BLAS with small-matrix
  * kernels runs these up to 3x faster as a sum of products that fit them (OpenBLAS SkylakeX,
@@ -223,17 +240,8 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
 static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real *a, int lda,
                         const real *b, int ldb, real *c, int ldc)
 {
-    /* An output too wide for row chunks (LSTM dW_h from H = 126) but not too tall: blocks of
-     * COL_BLOCK columns in chunks of BLOCK_ROWS or more rows, each row chunk visiting every
-     * block while it is in cache (sgemm, 1 thread, backward: LSTM H=128 14-16% faster; with
-     * fewer rows per chunk, H >= 256, no gain). */
-    int width = n, chunk = FN(chunk_rows)(blas, m, n, k);
-    const int block_rows = FN(small_rows)(blas, m, COL_BLOCK);
-    if (COLUMN_BLOCKS && FN(small_rows)(blas, m, n) < MIN_CHUNK_ROWS && n > COL_BLOCK &&
-        block_rows >= BLOCK_ROWS) {
-        width = COL_BLOCK;
-        chunk = block_rows;
-    }
+    int width, chunk;
+    FN(atb_plan)(blas, m, n, k, &chunk, &width);
     for (int k0 = 0; k0 < k; k0 += chunk) {
         const int rows = k - k0 < chunk ? k - k0 : chunk;
         for (int j0 = 0; j0 < n; j0 += width) {
@@ -242,6 +250,37 @@ static void FN(add_AtB)(const BLAS_TABLE *blas, int m, int n, int k, const real 
                        b + (size_t)k0 * ldb + j0, ldb, 1, c + j0, ldc);
         }
     }
+}
+
+/* The plan query of crnn.h: the path step_plan or atb_plan gives a product. */
+int FN(crnn_product_plan)(const BLAS_TABLE *blas, int product, int m, int n, int k, int *plan,
+                          int *chunk, int *width)
+{
+    if (blas == NULL || plan == NULL || chunk == NULL || width == NULL)
+        return CRNN_ERR_NULL;
+    if (m < 1 || n < 1 || k < 1 || (product != CRNN_PLAN_STEP && product != CRNN_PLAN_ATB))
+        return CRNN_ERR_DIMS;
+    if (product == CRNN_PLAN_ATB) {
+        FN(atb_plan)(blas, m, n, k, chunk, width);
+        *plan = *width < n ? CRNN_PATH_COLUMN_BLOCKS
+                : *chunk < k ? CRNN_PATH_ROW_CHUNKS : CRNN_PATH_WHOLE;
+        return CRNN_OK;
+    }
+    *width = n;
+    switch (FN(step_plan)(blas, m, n, k, chunk)) {
+    case STEP_GEMV:
+        *chunk = 1;
+        *plan = CRNN_PATH_GEMV;
+        break;
+    case STEP_ROWS:
+        *plan = *chunk < m ? CRNN_PATH_ROW_CHUNKS : CRNN_PATH_WHOLE;
+        break;
+    default:
+        *chunk = m;
+        *plan = CRNN_PATH_TRANSPOSED;
+        break;
+    }
+    return CRNN_OK;
 }
 
 /* dW_h += h_prev^T dG_h over `rows` rows. The GRU's recurrent gradient is [dr, dz, dhn]: the
