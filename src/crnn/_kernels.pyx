@@ -259,8 +259,9 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
             floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
             bint reverse):
-    """One direction of one layer, forward. y must be zeroed by the caller; this direction
-    writes y[:, :, y_offset:y_offset+H]. b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
+    """One direction of one layer, forward. This direction writes y[t, b, y_offset:y_offset+H]
+    for t < lengths[b] only: the caller zeroes the padding (t >= lengths[b]) if it reads it.
+    b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
     cdef crnn_dims d = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset,
                                      hn, cn, reserve, workspace, reverse)
     cdef const floating *b_hn_p = &b_hn[0] if b_hn is not None else NULL
