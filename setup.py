@@ -5,6 +5,7 @@ Set CRNN_CPU to a GCC -march value (x86-64, x86-64-v3, x86-64-v4) to compile the
 CPU alone, without the run-time choice between per-CPU clones (internal.h): how CI tests the
 code of every clone, not only the one its own CPU picks.
 """
+
 import os
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from setuptools import Extension, setup
 
 CSRC = Path("src", "csrc")
 # The per-dtype wrappers include the template bodies (cell_*.c, layer.c); only they compile.
-SOURCES = ["src/crnn/_kernels.pyx", str(CSRC / "common.c"), str(CSRC / "dtype_f32.c"),
-           str(CSRC / "dtype_f64.c")]
+SOURCES = [
+    "src/crnn/_kernels.pyx",
+    str(CSRC / "common.c"),
+    str(CSRC / "dtype_f32.c"),
+    str(CSRC / "dtype_f64.c"),
+]
 
 # No fast-math (it would break the NaN checks); these two flags only let the row loops,
 # which contain selects, vectorize.
@@ -27,7 +32,11 @@ if os.environ.get("CRNN_CPU"):
     march = [f"-march={os.environ['CRNN_CPU']}"]
     macros.append(("CRNN_NO_CPU_DISPATCH", "1"))
 if os.environ.get("CRNN_SANITIZE"):
-    sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    sanitize = [
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-fno-sanitize-recover=undefined",
+    ]
     compile_args = ["-O1", "-g"] + sanitize
     link_args = sanitize
 compile_args += march

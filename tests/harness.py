@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 from hypothesis import HealthCheck, settings
-
 from reference import run
 
 # The fuzz tests (test_fuzz_*.py, test_faults.py) run a fixed sample of 100 examples each;
@@ -72,6 +71,7 @@ def reference(p, truncate=None):
 # PyTorch side. The spec maps PyTorch's weights to ours; ``modules`` is a list
 # of nn.RNN / nn.LSTM / nn.GRU stacked one after the other.
 
+
 def torch_layers(modules):
     """Yield ``(module, torch_layer_index)`` for every layer of the stack."""
     for module in modules:
@@ -86,6 +86,7 @@ def params_from_torch(net, modules):
     for layer, (module, k) in enumerate(torch_layers(modules)):
         H = net.hidden_sizes[layer]
         for d in range(net.num_directions):
+
             def get(name):
                 return getattr(module, f"{name}_l{k}{'_reverse' if d else ''}").detach().numpy()
 
@@ -94,8 +95,8 @@ def params_from_torch(net, modules):
             w["W_h"][...] = get("weight_hh").T
             b_hh = get("bias_hh")
             if net.cell == "gru":
-                w["b"][...] = get("bias_ih") + np.concatenate([b_hh[:2 * H], np.zeros(H)])
-                w["b_hn"][...] = b_hh[2 * H:]
+                w["b"][...] = get("bias_ih") + np.concatenate([b_hh[: 2 * H], np.zeros(H)])
+                w["b_hn"][...] = b_hh[2 * H :]
             else:
                 w["b"][...] = get("bias_ih") + b_hh
     return params
@@ -108,6 +109,7 @@ def grad_from_torch(net, modules):
     for layer, (module, k) in enumerate(torch_layers(modules)):
         H = net.hidden_sizes[layer]
         for d in range(net.num_directions):
+
             def get(name):
                 return getattr(module, f"{name}_l{k}{'_reverse' if d else ''}").grad.numpy()
 
@@ -119,7 +121,7 @@ def grad_from_torch(net, modules):
             g["W_h"][...] = get("weight_hh").T
             g["b"][...] = get("bias_ih")
             if net.cell == "gru":
-                g["b_hn"][...] = get("bias_hh")[2 * H:]
+                g["b_hn"][...] = get("bias_hh")[2 * H :]
     return grad
 
 
@@ -141,8 +143,9 @@ class TorchStack:
         if len(set(sizes)) == 1:
             self.modules = [cls(net.input_size, sizes[0], num_layers=len(sizes), **kwargs)]
         else:
-            self.modules = [cls(net.layer_input_size(layer), H, **kwargs)
-                            for layer, H in enumerate(sizes)]
+            self.modules = [
+                cls(net.layer_input_size(layer), H, **kwargs) for layer, H in enumerate(sizes)
+            ]
 
     def params(self):
         return params_from_torch(self.net, self.modules)
@@ -171,7 +174,8 @@ class TorchStack:
         out = X
         if p.lengths is not None:
             out = torch.nn.utils.rnn.pack_padded_sequence(
-                X, torch.as_tensor(p.lengths), enforce_sorted=False)
+                X, torch.as_tensor(p.lengths), enforce_sorted=False
+            )
         h_n, c_n, first = [], [], 0
         for module in self.modules:
             layers = slice(first, first + module.num_layers)
@@ -196,8 +200,11 @@ class TorchStack:
             return [t.detach().numpy() for t in tensors]
 
         return dict(
-            Y=out.detach().numpy(), h_n=numpy(h_n), c_n=numpy(c_n) if lstm else None,
-            dX=X.grad.numpy(), dh0=numpy(h.grad for h in h0),
+            Y=out.detach().numpy(),
+            h_n=numpy(h_n),
+            c_n=numpy(c_n) if lstm else None,
+            dX=X.grad.numpy(),
+            dh0=numpy(h.grad for h in h0),
             dc0=numpy(c.grad for c in c0) if lstm else None,
             grad=grad_from_torch(net, self.modules),
         )
@@ -218,12 +225,18 @@ def assert_results_close(actual, expected, rtol, atol):
 
 # crnn side, imported on use so that the reference tests run without the compiled kernel.
 
+
 def layout_for(net):
     """The ``crnn.functional.RNNLayout`` of a `reference.Net`."""
     from crnn.functional import RNNLayout
 
-    return RNNLayout(cell=net.cell, input_size=net.input_size, hidden_sizes=net.hidden_sizes,
-                     bidirectional=net.bidirectional, nonlinearity=net.nonlinearity)
+    return RNNLayout(
+        cell=net.cell,
+        input_size=net.input_size,
+        hidden_sizes=net.hidden_sizes,
+        bidirectional=net.bidirectional,
+        nonlinearity=net.nonlinearity,
+    )
 
 
 def crnn_run(p, truncate=None, dtype=np.float64):
@@ -239,14 +252,17 @@ def crnn_run(p, truncate=None, dtype=np.float64):
     def cast_all(arrays):
         return None if arrays is None else [cast(a) for a in arrays]
 
-    Y, (h_n, c_n), cache = forward(layout_for(p.net), cast(p.params), cast(p.X), p.lengths,
-                                   cast_all(p.h0), cast_all(p.c0))
-    dX, dh0, dc0, grad = backward(cache, cast(p.dY), cast_all(p.dh_n), cast_all(p.dc_n),
-                                  truncate=truncate)
+    Y, (h_n, c_n), cache = forward(
+        layout_for(p.net), cast(p.params), cast(p.X), p.lengths, cast_all(p.h0), cast_all(p.c0)
+    )
+    dX, dh0, dc0, grad = backward(
+        cache, cast(p.dY), cast_all(p.dh_n), cast_all(p.dc_n), truncate=truncate
+    )
     return dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)
 
 
 # -- unusual but valid memory layouts of an array (the fuzz tests feed them) --------------
+
 
 def fortran(a):
     return np.asfortranarray(a)

@@ -81,7 +81,7 @@ class Net:
         offset = 0
         for layer, direction, name, shape in self.shapes():
             size = int(np.prod(shape))
-            weights[layer][direction][name] = flat[offset:offset + size].reshape(shape)
+            weights[layer][direction][name] = flat[offset : offset + size].reshape(shape)
             offset += size
         return weights
 
@@ -94,6 +94,7 @@ def sigmoid(a):
 # returns the new state and what ``step_backward`` needs. ``step_backward``
 # takes the gradient w.r.t. the new state, adds the weight gradients to the
 # dict ``g`` and returns the gradients w.r.t. ``x`` and the previous state.
+
 
 def step(cell, nonlinearity, w, x, state):
     h = state[0]
@@ -139,12 +140,14 @@ def step_backward(cell, nonlinearity, w, saved, dstate, g):
         tc = np.tanh(c_new)
         do = dh_new * tc
         dc = dstate[1] + dh_new * o * (1.0 - tc**2)
-        da = np.concatenate([
-            dc * gg * i * (1.0 - i),
-            dc * c * f * (1.0 - f),
-            dc * i * (1.0 - gg**2),
-            do * o * (1.0 - o),
-        ])
+        da = np.concatenate(
+            [
+                dc * gg * i * (1.0 - i),
+                dc * c * f * (1.0 - f),
+                dc * i * (1.0 - gg**2),
+                do * o * (1.0 - o),
+            ]
+        )
         g["W_x"] += np.outer(x, da)
         g["W_h"] += np.outer(h, da)
         g["b"] += da
@@ -172,7 +175,7 @@ def run_direction(net, w, xs, state, reverse):
     L = xs.shape[0]
     hs = np.zeros((L, state[0].shape[0]))
     tape = []
-    for t in (reversed(range(L)) if reverse else range(L)):
+    for t in reversed(range(L)) if reverse else range(L):
         state, saved = step(net.cell, net.nonlinearity, w, xs[t], state)
         hs[t] = state[0]
         tape.append((t, saved))
@@ -197,8 +200,9 @@ def backprop_direction(net, w, tape, dhs, dstate, truncate, g, input_size):
     return dxs, dstate
 
 
-def run(net, params, X, lengths=None, h0=None, c0=None,
-        dY=None, dh_n=None, dc_n=None, truncate=None):
+def run(
+    net, params, X, lengths=None, h0=None, c0=None, dY=None, dh_n=None, dc_n=None, truncate=None
+):
     """Forward and backward pass of ``net`` in float64.
 
     Arguments follow ``crnn.functional.forward`` and ``backward``; ``None``
@@ -257,8 +261,15 @@ def run(net, params, X, lengths=None, h0=None, c0=None,
             for d in range(D):
                 dstate = (dh_n[layer][d, b], dc_n[layer][d, b]) if lstm else (dh_n[layer][d, b],)
                 dxs, dstate = backprop_direction(
-                    net, weights[layer][d], tapes[layer][d], dout[:, d * H:(d + 1) * H],
-                    dstate, truncate, grads[layer][d], net.layer_input_size(layer))
+                    net,
+                    weights[layer][d],
+                    tapes[layer][d],
+                    dout[:, d * H : (d + 1) * H],
+                    dstate,
+                    truncate,
+                    grads[layer][d],
+                    net.layer_input_size(layer),
+                )
                 dinp = dinp + dxs
                 dh0[layer][d, b] = dstate[0]
                 if lstm:
@@ -266,5 +277,12 @@ def run(net, params, X, lengths=None, h0=None, c0=None,
             dout = dinp
         dX[:L, b] = dout
 
-    return dict(Y=Y, h_n=h_n, c_n=c_n if lstm else None,
-                dX=dX, dh0=dh0, dc0=dc0 if lstm else None, grad=grad)
+    return dict(
+        Y=Y,
+        h_n=h_n,
+        c_n=c_n if lstm else None,
+        dX=dX,
+        dh0=dh0,
+        dc0=dc0 if lstm else None,
+        grad=grad,
+    )

@@ -41,7 +41,13 @@ def test_quick_profile_runs_and_implementations_agree(tmp_path):
     (run,) = result["runs"]
     assert run["threads"] == 1 and run["torch_threads"] == 1
     assert all(pool["num_threads"] == 1 for pool in run["threadpools"])
-    assert {rec["bench"] for rec in run["records"]} == {"train", "infer", "stream", "varlen", "fit"}
+    assert {rec["bench"] for rec in run["records"]} == {
+        "train",
+        "infer",
+        "stream",
+        "varlen",
+        "fit",
+    }
     _assert_agree(run["records"])
     assert all(rec["n_jobs"] is None for rec in run["records"] if rec["bench"] == "fit")
 

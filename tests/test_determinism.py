@@ -62,10 +62,19 @@ for model, X_fit, y_fit in fits:
 
 
 def run_fits(heap_blocks, blas_threads):
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(blas_threads),
-           "OMP_NUM_THREADS": str(blas_threads), "MKL_NUM_THREADS": str(blas_threads)}
-    out = subprocess.run([sys.executable, "-c", _FITS, str(heap_blocks)], capture_output=True,
-                         text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": str(blas_threads),
+        "OMP_NUM_THREADS": str(blas_threads),
+        "MKL_NUM_THREADS": str(blas_threads),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _FITS, str(heap_blocks)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     digests = out.stdout.split()
     assert len(digests) == 5

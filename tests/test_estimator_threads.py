@@ -42,8 +42,11 @@ def fitted_models():
     small = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     return [
         (RNNClassifier(cell="lstm", **small).fit(X, LABELS), "predict_proba", X),
-        (RNNRegressor(cell="gru", bidirectional=True, **small).fit(RAGGED, STEP_TARGETS),
-         "predict", RAGGED),
+        (
+            RNNRegressor(cell="gru", bidirectional=True, **small).fit(RAGGED, STEP_TARGETS),
+            "predict",
+            RAGGED,
+        ),
         (RNNRegressor(cell="rnn", pattern="encdec", **small).fit(X, X[:, :4]), "predict", X),
     ]
 
@@ -69,8 +72,11 @@ def test_predicting_in_four_threads_matches_one_thread_exactly():
 def test_fitting_separate_models_in_threads_matches_serial_fits():
     def fit(seed):
         cell = ("lstm", "gru", "rnn", "lstm")[seed]
-        return RNNRegressor(cell=cell, hidden_layer_sizes=(6,), max_iter=3,
-                            random_state=seed).fit(X, Y).params_
+        return (
+            RNNRegressor(cell=cell, hidden_layer_sizes=(6,), max_iter=3, random_state=seed)
+            .fit(X, Y)
+            .params_
+        )
 
     serial = [fit(seed) for seed in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -133,8 +139,9 @@ def blas_on_two_threads():
     release_blas_control()
 
 
-def test_overlapping_calls_in_threads_restore_the_blas_thread_count(monkeypatch,
-                                                                     blas_on_two_threads):
+def test_overlapping_calls_in_threads_restore_the_blas_thread_count(
+    monkeypatch, blas_on_two_threads
+):
     # Thread A enters predict, then B; A finishes while B is still inside (any overlap of
     # calls in threads does this: GridSearchCV on the threading backend, say). Whatever
     # the estimators do to BLAS meanwhile, they must leave it as they found it.
@@ -188,4 +195,3 @@ def test_a_call_needing_more_workers_does_not_break_a_running_one(monkeypatch):
     monkeypatch.setattr(crnn._parallel, "_POOL_LOCK", lock)
     assert crnn._parallel.map_parts(abs, [-4, -5]) == [4, 5]
     assert wider == [[1, 2, 3]]
-

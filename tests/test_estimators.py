@@ -144,7 +144,7 @@ def test_predict_log_proba_is_the_log_of_predict_proba():
     assert log_proba.shape == clf.predict_proba(X).shape  # per step: (n, n_steps, n_classes)
     np.testing.assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-12)
     # far from the decision boundary the log stays finite where log(proba) would not
-    clf.params_[-len(clf.classes_):] = [800.0] + [0.0] * (len(clf.classes_) - 1)
+    clf.params_[-len(clf.classes_) :] = [800.0] + [0.0] * (len(clf.classes_) - 1)
     assert np.all(np.isfinite(clf.predict_log_proba(X)))
     assert not np.all(np.isfinite(np.log(clf.predict_proba(X))))
 
@@ -598,8 +598,14 @@ def test_n_jobs_splits_minibatches_and_agrees_with_one_thread(monkeypatch):
     monkeypatch.setattr(crnn._patterns, "forward", forward)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 5, 3)), rng.normal(size=64)
-    params = dict(cell="lstm", hidden_layer_sizes=(128,), batch_size=64, max_iter=2,
-                  random_state=0, dtype="float64")
+    params = dict(
+        cell="lstm",
+        hidden_layer_sizes=(128,),
+        batch_size=64,
+        max_iter=2,
+        random_state=0,
+        dtype="float64",
+    )
     one = RNNRegressor(**params).fit(X, y)
     assert set(parts) == {1}
     parts.clear()

@@ -24,12 +24,12 @@ import warnings
 
 import numpy as np
 import pytest
+from harness import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 import crnn._patterns
-from harness import FUZZ
 from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._optim import SGD, Adam
 from crnn._persistence import load, save
@@ -65,6 +65,7 @@ def initial_params(estimator, monkeypatch):
 
 # -- divergence -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("epoch, minibatch", [(1, 1), (1, 3), (3, 2)])
 def test_divergence_keeps_exactly_the_last_finished_epoch(monkeypatch, epoch, minibatch):
     if epoch == 1:
@@ -73,8 +74,11 @@ def test_divergence_keeps_exactly_the_last_finished_epoch(monkeypatch, epoch, mi
         expected = RNNRegressor(max_iter=epoch - 1, **SMALL).fit(X, Y).params_
     nan_on_call(monkeypatch, 3 * (epoch - 1) + minibatch)
     reg = RNNRegressor(max_iter=5, **SMALL)
-    with pytest.warns(ConvergenceWarning, match=f"stopped in epoch {epoch}: the loss, its "
-                                                "gradient or the weights became NaN or infinite"):
+    with pytest.warns(
+        ConvergenceWarning,
+        match=f"stopped in epoch {epoch}: the loss, its "
+        "gradient or the weights became NaN or infinite",
+    ):
         reg.fit(X, Y)
     np.testing.assert_array_equal(reg.params_, expected)
     assert reg.n_iter_ == epoch - 1
@@ -94,13 +98,17 @@ def test_divergence_in_partial_fit_keeps_the_weights_before_the_call(monkeypatch
     assert not np.array_equal(reg.params_, before)
 
 
-@pytest.mark.parametrize("case", [
-    # Adam moves every weight by about learning_rate_init on its first step: past float32.
-    dict(learning_rate_init=1e39),
-    # epsilon underflows to 0 in float32; a weight whose gradient is exactly 0 (the input
-    # feature is always 0, and there is no L2 term) becomes 0 / 0.
-    dict(epsilon=1e-300, alpha=0.0, zero_feature=True),
-], ids=["overflowing-step", "underflowing-epsilon"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Adam moves every weight by about learning_rate_init on its first step: past float32.
+        dict(learning_rate_init=1e39),
+        # epsilon underflows to 0 in float32; a weight whose gradient is exactly 0 (the input
+        # feature is always 0, and there is no L2 term) becomes 0 / 0.
+        dict(epsilon=1e-300, alpha=0.0, zero_feature=True),
+    ],
+    ids=["overflowing-step", "underflowing-epsilon"],
+)
 @pytest.mark.parametrize("max_iter", [1, 3])
 def test_an_update_that_makes_the_weights_non_finite_is_undone(case, max_iter):
     case = dict(case)
@@ -115,6 +123,7 @@ def test_an_update_that_makes_the_weights_non_finite_is_undone(case, max_iter):
 
 
 # -- interrupts -------------------------------------------------------------------------------
+
 
 def interrupt_backward_on_call(monkeypatch, call):
     """Ctrl-C during the ``call``-th backward pass, after the kernels wrote part of it."""
@@ -159,6 +168,7 @@ def test_interrupt_in_partial_fit_keeps_the_model(monkeypatch, Estimator, y):
 
 # -- saving -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model():
     with warnings.catch_warnings():
@@ -197,8 +207,12 @@ except OSError as exc:
 def test_save_past_a_file_size_limit_leaves_the_existing_file_intact(existing):
     path, content = existing
     assert len(content) > 2048
-    out = subprocess.run([sys.executable, "-c", _SAVE_PAST_A_FILE_SIZE_LIMIT, str(path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _SAVE_PAST_A_FILE_SIZE_LIMIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.strip() == "EFBIG", out.stdout + out.stderr
     assert_intact(path, content)
 
@@ -236,18 +250,22 @@ def test_interrupted_save_leaves_the_existing_file_intact(existing, model, monke
 
 # -- damaged files ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field, offset, value", [
-    ("version needed to extract", 6, 84),
-    ("flags: encrypted", 8, 0x1),
-    ("compression method", 10, 99),
-])
+
+@pytest.mark.parametrize(
+    "field, offset, value",
+    [
+        ("version needed to extract", 6, 84),
+        ("flags: encrypted", 8, 0x1),
+        ("compression method", 10, 99),
+    ],
+)
 def test_damaged_zip_headers_are_refused(existing, field, offset, value):
     # Fields of the first member's central directory record: one flipped byte in a real
     # file can set each of them; zipfile then raises NotImplementedError or RuntimeError.
     path, content = existing
     damaged = bytearray(content)
     record = content.index(b"PK\x01\x02")
-    damaged[record + offset:record + offset + 2] = struct.pack("<H", value)
+    damaged[record + offset : record + offset + 2] = struct.pack("<H", value)
     path.write_bytes(bytes(damaged))
     with pytest.raises(ValueError, match="not a (valid )?crnn model file"):
         load(path)
@@ -265,7 +283,7 @@ def test_damaged_model_files_are_refused_or_load_identically(existing, model, da
     elif how == "cut":
         del damaged[at:]
     else:
-        damaged[at:at + 64] = bytes(len(damaged[at:at + 64]))
+        damaged[at : at + 64] = bytes(len(damaged[at : at + 64]))
     path.write_bytes(bytes(damaged))
     try:
         loaded = load(path)

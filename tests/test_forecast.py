@@ -200,7 +200,9 @@ def test_multivariate_series_are_forecast_jointly():
     forecast = forecaster.predict(X)
     assert forecast.shape == (len(X), 1, 2)
     for column in range(2):
-        assert mae(forecast[:, 0, column], y[:, column]) < 0.4 * mae(X[:, -1, column], y[:, column])
+        assert mae(forecast[:, 0, column], y[:, column]) < 0.4 * mae(
+            X[:, -1, column], y[:, column]
+        )
     assert forecaster.predict(series[:330], steps=5).shape == (5, 2)
 
 

@@ -7,10 +7,10 @@ the initial states and of the parameters is perturbed.
 
 import numpy as np
 import pytest
-
-from crnn.functional import backward, forward
 from harness import layout_for, random_problem
 from reference import Net
+
+from crnn.functional import backward, forward
 
 EPS = 1e-6
 
@@ -54,8 +54,9 @@ def test_gradients_match_finite_differences(cell, hidden_sizes, bidirectional, v
         return total
 
     def check(analytic, array, name):
-        np.testing.assert_allclose(analytic, numerical_gradient(loss, array),
-                                   rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            analytic, numerical_gradient(loss, array), rtol=1e-6, atol=1e-8, err_msg=name
+        )
 
     check(dX, p.X, "dX")
     check(grad, p.params, "grad")
@@ -72,8 +73,17 @@ def test_dropout_gradients_match_finite_differences(cell):
     layout = layout_for(net)
 
     def forward_with_dropout(keep_cache):
-        return forward(layout, p.params, p.X, p.lengths, p.h0, p.c0, dropout=0.4,
-                       random_state=0, keep_cache=keep_cache)
+        return forward(
+            layout,
+            p.params,
+            p.X,
+            p.lengths,
+            p.h0,
+            p.c0,
+            dropout=0.4,
+            random_state=0,
+            keep_cache=keep_cache,
+        )
 
     Y, _, cache = forward_with_dropout(True)
     Y_plain, _, _ = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0)

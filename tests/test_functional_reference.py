@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from harness import assert_results_close, crnn_run, layout_for, random_problem, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import GATES, Net
 
 from crnn import _kernels
 from crnn.functional import backward, forward, init_params
-from harness import assert_results_close, crnn_run, layout_for, random_problem, reference
-from reference import GATES, Net
 
 RTOL64, ATOL64 = 1e-12, 1e-13
 RTOL32, ATOL32 = 1e-4, 1e-5
@@ -51,20 +51,24 @@ def test_step_by_step_with_carried_state_equals_whole_sequence(cell, hidden_size
 
     h, c, caches = p.h0, p.c0, []
     for t in range(4):
-        Y_t, (h, c), cache = forward(layout, p.params, p.X[t:t + 1], h0=h, c0=c)
+        Y_t, (h, c), cache = forward(layout, p.params, p.X[t : t + 1], h0=h, c0=c)
         np.testing.assert_allclose(Y_t[0], whole["Y"][t], rtol=RTOL64, atol=ATOL64)
         caches.append(cache)
-    assert_results_close(dict(h_n=h, c_n=c), dict(h_n=whole["h_n"], c_n=whole["c_n"]),
-                         RTOL64, ATOL64)
+    assert_results_close(
+        dict(h_n=h, c_n=c), dict(h_n=whole["h_n"], c_n=whole["c_n"]), RTOL64, ATOL64
+    )
 
     dh, dc, grad = p.dh_n, p.dc_n, 0.0
     for t in reversed(range(4)):
-        dX_t, dh, dc, grad_t = backward(caches[t], p.dY[t:t + 1], dh, dc)
+        dX_t, dh, dc, grad_t = backward(caches[t], p.dY[t : t + 1], dh, dc)
         np.testing.assert_allclose(dX_t[0], whole["dX"][t], rtol=RTOL64, atol=ATOL64)
         grad = grad + grad_t
-    assert_results_close(dict(dh0=dh, dc0=dc, grad=grad),
-                         dict(dh0=whole["dh0"], dc0=whole["dc0"], grad=whole["grad"]),
-                         1e-11, ATOL64)
+    assert_results_close(
+        dict(dh0=dh, dc0=dc, grad=grad),
+        dict(dh0=whole["dh0"], dc0=whole["dc0"], grad=whole["grad"]),
+        1e-11,
+        ATOL64,
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
@@ -77,12 +81,14 @@ def test_sequence_alone_equals_same_sequence_in_padded_batch(cell, bidirectional
     lstm = net.cell == "lstm"
 
     def one(arrays):
-        return None if arrays is None else [a[:, b:b + 1] for a in arrays]
+        return None if arrays is None else [a[:, b : b + 1] for a in arrays]
 
     alone = random_problem(net, T=L, B=1, seed=0)
     alone.params = batch.params
-    alone.X, alone.dY = batch.X[:L, b:b + 1], batch.dY[:L, b:b + 1]
-    alone.h0, alone.c0, alone.dh_n, alone.dc_n = map(one, (batch.h0, batch.c0, batch.dh_n, batch.dc_n))
+    alone.X, alone.dY = batch.X[:L, b : b + 1], batch.dY[:L, b : b + 1]
+    alone.h0, alone.c0, alone.dh_n, alone.dc_n = map(
+        one, (batch.h0, batch.c0, batch.dh_n, batch.dc_n)
+    )
     # only sequence b feeds the loss, so that the parameter gradients are comparable
     others = np.arange(3) != b
     batch.dY[:, others] = 0
@@ -90,12 +96,16 @@ def test_sequence_alone_equals_same_sequence_in_padded_batch(cell, bidirectional
         dh[:, others] = 0
 
     in_batch, expected = crnn_run(batch), crnn_run(alone)
-    np.testing.assert_allclose(in_batch["Y"][:L, b:b + 1], expected["Y"], rtol=RTOL64, atol=ATOL64)
-    np.testing.assert_allclose(in_batch["dX"][:L, b:b + 1], expected["dX"], rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(
+        in_batch["Y"][:L, b : b + 1], expected["Y"], rtol=RTOL64, atol=ATOL64
+    )
+    np.testing.assert_allclose(
+        in_batch["dX"][:L, b : b + 1], expected["dX"], rtol=RTOL64, atol=ATOL64
+    )
     assert np.all(in_batch["Y"][L:, b] == 0) and np.all(in_batch["dX"][L:, b] == 0)
     for key in ("h_n", "c_n", "dh0", "dc0") if lstm else ("h_n", "dh0"):
         for a, e in zip(in_batch[key], expected[key]):
-            np.testing.assert_allclose(a[:, b:b + 1], e, rtol=RTOL64, atol=ATOL64, err_msg=key)
+            np.testing.assert_allclose(a[:, b : b + 1], e, rtol=RTOL64, atol=ATOL64, err_msg=key)
     np.testing.assert_allclose(in_batch["grad"], expected["grad"], rtol=1e-11, atol=ATOL64)
 
 
@@ -115,17 +125,23 @@ def test_missing_output_gradients_are_zeros(cell):
     p.dh_n = [np.zeros_like(h) for h in h_n]
     p.dc_n = [np.zeros_like(c) for c in c_n] if lstm else None
     dX, dh0, dc0, grad = backward(cache, p.dY)
-    assert_results_close(dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
-                         {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
-                         RTOL64, ATOL64)
+    assert_results_close(
+        dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
+        {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
+        RTOL64,
+        ATOL64,
+    )
 
     p.dY = np.zeros_like(Y)
     p.dh_n = [np.ones_like(h) for h in h_n]
     _, _, cache = forward(layout, p.params, p.X, p.lengths)  # a cache serves one backward
     dX, dh0, dc0, grad = backward(cache, None, p.dh_n, p.dc_n)
-    assert_results_close(dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
-                         {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
-                         RTOL64, ATOL64)
+    assert_results_close(
+        dict(dX=dX, dh0=dh0, dc0=dc0, grad=grad),
+        {key: reference(p)[key] for key in ("dX", "dh0", "dc0", "grad")},
+        RTOL64,
+        ATOL64,
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
@@ -137,8 +153,7 @@ def test_without_input_grad_the_other_gradients_are_unchanged(cell, bidirectiona
     layout = layout_for(net)
     results = []
     for input_grad in (True, False):
-        _, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0,
-                              n_threads=n_threads)
+        _, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0, n_threads=n_threads)
         results.append(backward(cache, p.dY, p.dh_n, p.dc_n, input_grad=input_grad))
     (dX, *full), (no_dX, *rest) = results
     assert no_dX is None
@@ -164,15 +179,19 @@ def test_padded_steps_of_X_are_never_read(cell):
     layout = layout_for(net)
     for b, L in enumerate(p.lengths):
         p.X[L:, b] = np.nan
-    Y, (h_n, c_n), cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0,
-                                   check_finite=False)
+    Y, (h_n, c_n), cache = forward(
+        layout, p.params, p.X, p.lengths, p.h0, p.c0, check_finite=False
+    )
     dX, dh0, dc0, grad = backward(cache, p.dY, p.dh_n, p.dc_n)
     actual = dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)
     assert_results_close(actual, expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("T, B, lengths", [(1, 1, None), (1, 2, None), (3, 1, [2]), (4, 2, [2, 3])],
-                         ids=["T1B1", "T1B2", "B1_short", "all_shorter_than_T"])
+@pytest.mark.parametrize(
+    "T, B, lengths",
+    [(1, 1, None), (1, 2, None), (3, 1, [2]), (4, 2, [2, 3])],
+    ids=["T1B1", "T1B2", "B1_short", "all_shorter_than_T"],
+)
 def test_tiny_shapes(cell, T, B, lengths):
     net = Net(cell[0], 1, (1, 1), True, cell[1])
     p = random_problem(net, T=T, B=B, init=True, seed=15)
@@ -183,8 +202,10 @@ def test_tiny_shapes(cell, T, B, lengths):
 
 # Hidden sizes whose per-step products (12 rows of G*H*H multiply-adds) exceed 10^6, with
 # 8-11 rows fitting in 10^6 ("chunked") or fewer than 8 ("transposed"); see layer.c, step_plan.
-WIDE = {"chunked": {"rnn": 300, "lstm": 150, "gru": 175},
-        "transposed": {"rnn": 360, "lstm": 190, "gru": 210}}
+WIDE = {
+    "chunked": {"rnn": 300, "lstm": 150, "gru": 175},
+    "transposed": {"rnn": 360, "lstm": 190, "gru": 210},
+}
 
 
 @pytest.fixture(params=[1e6, 0.0], ids=["small_gemm", "no_small_gemm"])
@@ -210,8 +231,11 @@ def test_every_plan_of_the_recurrent_product(cell, width, dtype, small_gemm):
     # The paths these products take, as the kernels plan them (so that a moved threshold
     # fails here instead of leaving a path untested).
     GH, double = GATES[cell[0]] * H, dtype == np.float64
-    paths = {_kernels.product_plan("step", rows, n, k, double)[0]
-             for rows in (12, 11, 10, 9, 2, 1) for n, k in ((GH, H), (H, GH))}
+    paths = {
+        _kernels.product_plan("step", rows, n, k, double)[0]
+        for rows in (12, 11, 10, 9, 2, 1)
+        for n, k in ((GH, H), (H, GH))
+    }
     if small_gemm and width == "chunked":
         assert paths == {"gemv", "whole", "row_chunks"}
     else:
@@ -273,8 +297,9 @@ def test_forward_without_cache_gives_the_same_outputs():
     Y, (h_n, _), cache = forward(layout, p.params, p.X, p.lengths, p.h0, keep_cache=False)
     assert cache is None
     expected = reference(p)
-    assert_results_close(dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]),
-                         RTOL64, ATOL64)
+    assert_results_close(
+        dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]), RTOL64, ATOL64
+    )
 
 
 def test_inputs_are_not_modified(cell):
@@ -326,23 +351,27 @@ def test_init_params(cell, dtype):
         weights = net.unflatten(init_params(layout, random_state=0, dtype=dtype, forget_bias=2.5))
         for layer, H in enumerate(net.hidden_sizes):
             for d in range(2):
-                np.testing.assert_array_equal(weights[layer][d]["b"][H:2 * H], 2.5)
+                np.testing.assert_array_equal(weights[layer][d]["b"][H : 2 * H], 2.5)
 
 
 def test_dropout_acts_between_layers_only(cell):
     net = Net(cell[0], 2, (3,), True, cell[1])
     p = random_problem(net, T=4, B=3, variable=True, init=True, seed=16)
-    Y, (h_n, _), _ = forward(layout_for(net), p.params, p.X, p.lengths, p.h0, p.c0,
-                             dropout=0.5, random_state=0)
+    Y, (h_n, _), _ = forward(
+        layout_for(net), p.params, p.X, p.lengths, p.h0, p.c0, dropout=0.5, random_state=0
+    )
     expected = reference(p)
-    assert_results_close(dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]),
-                         RTOL64, ATOL64)
+    assert_results_close(
+        dict(Y=Y, h_n=h_n), dict(Y=expected["Y"], h_n=expected["h_n"]), RTOL64, ATOL64
+    )
 
 
 @st.composite
 def problems(draw):
     """Random architectures, shapes, lengths, initial states and truncations."""
-    cell = draw(st.sampled_from([("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]))
+    cell = draw(
+        st.sampled_from([("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+    )
     hidden_sizes = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=3)))
     net = Net(cell[0], draw(st.integers(1, 5)), hidden_sizes, draw(st.booleans()), cell[1])
     T, B = draw(st.integers(1, 7)), draw(st.integers(1, 5))

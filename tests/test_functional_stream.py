@@ -1,4 +1,5 @@
 """functional.Stream: step by step with carried state equals forward over the whole sequence."""
+
 import numpy as np
 import pytest
 
@@ -81,8 +82,13 @@ def test_single_sequence_path_agrees_with_batched_path(cell, dtype, rtol):
     name, nonlinearity = cell
     layout, params, X, h0, c0 = _setup(name, nonlinearity, dtype)
     Y, _, _ = forward(layout, params, X, h0=h0, c0=c0, keep_cache=False)
-    stream = Stream(layout, params, batch_size=1, h0=[h[:, :1] for h in h0],
-                    c0=None if c0 is None else [c[:, :1] for c in c0])
+    stream = Stream(
+        layout,
+        params,
+        batch_size=1,
+        h0=[h[:, :1] for h in h0],
+        c0=None if c0 is None else [c[:, :1] for c in c0],
+    )
     steps = np.stack([stream.step(x[:1]) for x in X])
     np.testing.assert_allclose(steps, Y[:, :1], rtol=rtol, atol=rtol)
 
@@ -112,6 +118,9 @@ def test_unchecked_stream_lets_nan_through():
 def test_any_array_layout_of_a_step_is_read_right(layout_of_x):
     layout, params, X, _, _ = _setup("rnn")
     expected = Stream(layout, params, batch_size=3).step(X[0])
-    x = {"fortran": np.asfortranarray(X[0]), "strided": np.repeat(X[0], 2, axis=1)[:, ::2],
-         "list": X[0].tolist()}[layout_of_x]
+    x = {
+        "fortran": np.asfortranarray(X[0]),
+        "strided": np.repeat(X[0], 2, axis=1)[:, ::2],
+        "list": X[0].tolist(),
+    }[layout_of_x]
     np.testing.assert_array_equal(Stream(layout, params, batch_size=3).step(x), expected)

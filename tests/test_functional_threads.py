@@ -1,4 +1,5 @@
 """forward/backward with n_threads: the batch split over threads gives the one-thread result."""
+
 import threading
 
 import numpy as np
@@ -16,8 +17,9 @@ def split_any_batch(monkeypatch):
 
 
 def _run(layout, params, X, lengths, h0, c0, n_threads, truncate=None, dropout=0.0, seed=0):
-    Y, (h_n, c_n), cache = forward(layout, params, X, lengths, h0, c0, dropout=dropout,
-                                   random_state=seed, n_threads=n_threads)
+    Y, (h_n, c_n), cache = forward(
+        layout, params, X, lengths, h0, c0, dropout=dropout, random_state=seed, n_threads=n_threads
+    )
     assert len(cache.parts) == min(n_threads, X.shape[1])  # the split really happened
     dY = np.cos(np.arange(Y.size, dtype=Y.dtype).reshape(Y.shape))
     dh_n = [np.ones_like(h) for h in h_n]
@@ -31,8 +33,7 @@ def _run(layout, params, X, lengths, h0, c0, n_threads, truncate=None, dropout=0
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("n_threads", [2, 3, 50])
 @pytest.mark.parametrize("truncate", [None, 2])
-def test_split_batch_matches_one_thread(cell, bidirectional, n_threads, truncate,
-                                        split_any_batch):
+def test_split_batch_matches_one_thread(cell, bidirectional, n_threads, truncate, split_any_batch):
     name, nonlinearity = cell
     layout = RNNLayout(name, 3, (4, 5), bidirectional=bidirectional, nonlinearity=nonlinearity)
     params = init_params(layout, random_state=0)
@@ -96,12 +97,12 @@ def test_directions_of_an_unsplit_batch_run_in_parallel(cell, truncate, dropout,
                 return original(*args)
 
             monkeypatch.setattr(crnn.functional._kernels, kind, meet)
-        Y, (h_n, c_n), cache = forward(layout, params, X, lengths, h0, c0, dropout=dropout,
-                                       random_state=0, n_threads=2)
+        Y, (h_n, c_n), cache = forward(
+            layout, params, X, lengths, h0, c0, dropout=dropout, random_state=0, n_threads=2
+        )
         assert len(cache.parts) == 1  # not split: too little work
         dY = np.cos(np.arange(Y.size, dtype=Y.dtype).reshape(Y.shape))
-        dX, dh0, dc0, grad = backward(cache, dY, [np.ones_like(h) for h in h_n],
-                                      truncate=truncate)
+        dX, dh0, dc0, grad = backward(cache, dY, [np.ones_like(h) for h in h_n], truncate=truncate)
     for used in threads.values():  # pool threads, never the caller's
         assert len(used) >= 2 and threading.get_ident() not in used
     both = [Y, *h_n, dX, *dh0, grad] + ([*c_n, *dc0] if c_n is not None else [])

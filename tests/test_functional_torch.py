@@ -2,15 +2,17 @@
 
 import numpy as np
 import pytest
-
 from harness import TorchStack, assert_results_close, crnn_run, random_problem
 from reference import Net
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch (optional peer) is needed to compare with nn.RNN/LSTM/GRU")
+    "torch", reason="PyTorch (optional peer) is needed to compare with nn.RNN/LSTM/GRU"
+)
 
 
-@pytest.mark.parametrize("hidden_sizes", [(3,), (3, 3), (4, 2)], ids=["1layer", "2layers", "2layers_4_2"])
+@pytest.mark.parametrize(
+    "hidden_sizes", [(3,), (3, 3), (4, 2)], ids=["1layer", "2layers", "2layers_4_2"]
+)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("variable", [False, True], ids=["equal", "packed"])
 @pytest.mark.parametrize("init", [False, True], ids=["zero_init", "h0"])

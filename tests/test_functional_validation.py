@@ -10,10 +10,10 @@ import re
 
 import numpy as np
 import pytest
-
-from crnn.functional import RNNLayout, backward, forward
 from harness import layout_for, random_problem
 from reference import Net
+
+from crnn.functional import RNNLayout, backward, forward
 
 T, B = 5, 3
 
@@ -33,11 +33,21 @@ def gru():
 
 def run(layout, p, **changes):
     """forward then backward on problem ``p`` with some arguments replaced."""
-    args = dict(params=p.params, X=p.X, lengths=p.lengths, h0=p.h0, c0=p.c0,
-                dY=p.dY, dh_n=p.dh_n, dc_n=p.dc_n, truncate=None)
+    args = dict(
+        params=p.params,
+        X=p.X,
+        lengths=p.lengths,
+        h0=p.h0,
+        c0=p.c0,
+        dY=p.dY,
+        dh_n=p.dh_n,
+        dc_n=p.dc_n,
+        truncate=None,
+    )
     args.update(changes)
-    Y, states, cache = forward(layout, args["params"], args["X"], args["lengths"],
-                               args["h0"], args["c0"])
+    Y, states, cache = forward(
+        layout, args["params"], args["X"], args["lengths"], args["h0"], args["c0"]
+    )
     return (Y, states) + backward(cache, args["dY"], args["dh_n"], args["dc_n"], args["truncate"])
 
 
@@ -51,18 +61,22 @@ def assert_same(actual, expected):
 
 # -- the layout -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(cell="transformer"), "cell must be one of"),
-    (dict(cell="LSTM"), "cell must be one of"),
-    (dict(nonlinearity="sigmoid"), "nonlinearity must be 'tanh' or 'relu'"),
-    (dict(hidden_sizes=()), "hidden_sizes must be a positive int"),
-    (dict(hidden_sizes=0), "hidden_sizes must be a positive int"),
-    (dict(hidden_sizes=(3, -1)), "hidden_sizes must be a positive int"),
-    (dict(hidden_sizes=(2.5,)), "hidden_sizes must be a positive int"),
-    (dict(hidden_sizes=(True,)), "hidden_sizes must be a positive int"),
-    (dict(input_size=0), "input_size must be a positive int"),
-    (dict(input_size=2.0), "input_size must be a positive int"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(cell="transformer"), "cell must be one of"),
+        (dict(cell="LSTM"), "cell must be one of"),
+        (dict(nonlinearity="sigmoid"), "nonlinearity must be 'tanh' or 'relu'"),
+        (dict(hidden_sizes=()), "hidden_sizes must be a positive int"),
+        (dict(hidden_sizes=0), "hidden_sizes must be a positive int"),
+        (dict(hidden_sizes=(3, -1)), "hidden_sizes must be a positive int"),
+        (dict(hidden_sizes=(2.5,)), "hidden_sizes must be a positive int"),
+        (dict(hidden_sizes=(True,)), "hidden_sizes must be a positive int"),
+        (dict(input_size=0), "input_size must be a positive int"),
+        (dict(input_size=2.0), "input_size must be a positive int"),
+    ],
+)
 def test_bad_layout(kwargs, match):
     arguments = dict(cell="rnn", input_size=2, hidden_sizes=(3,)) | kwargs
     with pytest.raises(ValueError, match=match):
@@ -77,16 +91,20 @@ def test_views_of_a_wrong_size_array(lstm):
 
 # -- forward: params and X ----------------------------------------------------------------
 
+
 def test_layout_must_be_an_rnn_layout(lstm):
     _, p = lstm
     with pytest.raises(TypeError, match="layout must be an RNNLayout"):
         forward(Net("lstm", 2, (3, 2), True), p.params, p.X)
 
 
-@pytest.mark.parametrize("shape, match", [
-    ((10,), "params has 10 values"),
-    ((2, 5), "params must have 1 dimensions"),
-])
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((10,), "params has 10 values"),
+        ((2, 5), "params must have 1 dimensions"),
+    ],
+)
 def test_params_of_wrong_shape(lstm, shape, match):
     layout, p = lstm
     with pytest.raises(ValueError, match=match):
@@ -102,8 +120,9 @@ def test_X_of_wrong_ndim(lstm, shape):
 
 def test_X_with_wrong_number_of_features(lstm):
     layout, p = lstm
-    with pytest.raises(ValueError, match="X has 3 features per step but the layout expects "
-                                         "input_size=2"):
+    with pytest.raises(
+        ValueError, match="X has 3 features per step but the layout expects input_size=2"
+    ):
         forward(layout, p.params, np.zeros((T, B, 3)))
 
 
@@ -117,8 +136,9 @@ def test_empty_X(lstm, shape):
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex128, object, bool])
 def test_X_of_non_float_dtype(lstm, dtype):
     layout, p = lstm
-    with pytest.raises(TypeError, match=f"X must be a float32 or float64 array, got dtype "
-                                        f"{np.dtype(dtype)}"):
+    with pytest.raises(
+        TypeError, match=f"X must be a float32 or float64 array, got dtype {np.dtype(dtype)}"
+    ):
         forward(layout, p.params, p.X.astype(dtype))
 
 
@@ -139,15 +159,19 @@ def test_X_dtype_must_match_params_dtype(lstm):
 
 # -- forward: lengths ------------------------------------------------------------------
 
-@pytest.mark.parametrize("lengths, match", [
-    ([5, 5], r"lengths must have shape \(3,\), one per sequence"),
-    ([5, 5, 5, 5], r"lengths must have shape \(3,\), one per sequence"),
-    ([[5, 5, 5]], r"lengths must have shape \(3,\), one per sequence"),
-    (5, r"lengths must have shape \(3,\), one per sequence"),
-    ([5, 0, 3], r"every length must be in \[1, T=5\], got min 0"),
-    ([5, -2, 3], r"every length must be in \[1, T=5\], got min -2"),
-    ([6, 2, 3], r"every length must be in \[1, T=5\], got min 2 and max 6"),
-])
+
+@pytest.mark.parametrize(
+    "lengths, match",
+    [
+        ([5, 5], r"lengths must have shape \(3,\), one per sequence"),
+        ([5, 5, 5, 5], r"lengths must have shape \(3,\), one per sequence"),
+        ([[5, 5, 5]], r"lengths must have shape \(3,\), one per sequence"),
+        (5, r"lengths must have shape \(3,\), one per sequence"),
+        ([5, 0, 3], r"every length must be in \[1, T=5\], got min 0"),
+        ([5, -2, 3], r"every length must be in \[1, T=5\], got min -2"),
+        ([6, 2, 3], r"every length must be in \[1, T=5\], got min 2 and max 6"),
+    ],
+)
 def test_bad_lengths(lstm, lengths, match):
     layout, p = lstm
     with pytest.raises(ValueError, match=match):
@@ -176,12 +200,13 @@ def test_full_lengths_equal_no_lengths(lstm):
 
 # -- forward: initial states ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["h0", "c0"])
 @pytest.mark.parametrize("shape", [(2, B + 1, 3), (1, B, 3), (2, B, 2), (B, 3)])
 def test_initial_state_of_wrong_shape(lstm, name, shape):
     layout, p = lstm
     states = {name: [np.zeros(shape), getattr(p, name)[1]]}
-    with pytest.raises(ValueError, match=fr"{name}\[0\] must (have shape \(2, 3, 3\)|have 3 dim)"):
+    with pytest.raises(ValueError, match=rf"{name}\[0\] must (have shape \(2, 3, 3\)|have 3 dim)"):
         run(layout, p, **states)
 
 
@@ -211,6 +236,7 @@ def test_c0_for_a_cell_without_cell_state(gru):
 
 # -- forward: non-finite values and dropout -------------------------------------------
 
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("name", ["params", "X", "h0", "c0"])
 def test_non_finite_values(lstm, name, bad):
@@ -229,7 +255,7 @@ def test_non_finite_values_propagate_without_the_check(lstm):
     X[0, 1, 0] = np.nan
     Y, _, _ = forward(layout, p.params, X, p.lengths, check_finite=False)
     # sequence 1 is hit at step 0 in every direction; the others are not
-    assert np.all(np.isnan(Y[:p.lengths[1], 1]))
+    assert np.all(np.isnan(Y[: p.lengths[1], 1]))
     assert np.all(np.isfinite(Y[:, [0, 2]]))
 
 
@@ -239,8 +265,8 @@ def test_padding_may_hold_nan(lstm):
     layout, p = lstm
     X, dY = p.X.copy(), p.dY.copy()
     short = int(np.argmin(p.lengths))
-    X[p.lengths[short]:, short] = np.nan
-    dY[p.lengths[short]:, short] = np.nan
+    X[p.lengths[short] :, short] = np.nan
+    dY[p.lengths[short] :, short] = np.nan
     assert_same(run(layout, p, X=X, dY=dY), run(layout, p))
     X[p.lengths[short] - 1, short, 0] = np.nan
     with pytest.raises(ValueError, match="X contains NaN or infinity within"):
@@ -276,6 +302,7 @@ def test_bad_dropout(lstm, dropout):
 
 # -- forward: memory layouts that must be accepted -------------------------------------
 
+
 def test_non_contiguous_inputs_give_the_same_result(lstm):
     layout, p = lstm
     expected = run(layout, p)
@@ -286,9 +313,16 @@ def test_non_contiguous_inputs_give_the_same_result(lstm):
     assert_same(run(layout, p, X=batch_major), expected)
     assert_same(run(layout, p, X=strided[:, :, ::2]), expected)
     assert_same(run(layout, p, X=np.asfortranarray(p.X)), expected)
-    assert_same(run(layout, p, params=np.repeat(p.params, 2)[::2],
-                    h0=[np.asfortranarray(h) for h in p.h0],
-                    dY=np.asfortranarray(p.dY)), expected)
+    assert_same(
+        run(
+            layout,
+            p,
+            params=np.repeat(p.params, 2)[::2],
+            h0=[np.asfortranarray(h) for h in p.h0],
+            dY=np.asfortranarray(p.dY),
+        ),
+        expected,
+    )
 
 
 def test_read_only_inputs_are_accepted(lstm):
@@ -301,6 +335,7 @@ def test_read_only_inputs_are_accepted(lstm):
 
 
 # -- backward ----------------------------------------------------------------------------
+
 
 def test_backward_needs_a_cache(lstm):
     layout, p = lstm
@@ -317,18 +352,32 @@ def test_a_cache_serves_one_backward(lstm):
         backward(cache, p.dY)
 
 
-@pytest.mark.parametrize("changes, error, match", [
-    (dict(dY=np.zeros((T, B, 3))), ValueError, r"dY must have Y's shape \(5, 3, 4\)"),
-    (dict(dY=np.zeros((T, B))), ValueError, "dY must have 3 dimensions"),
-    (dict(dY=np.zeros((T, B, 4), np.float32)), TypeError, "dY is float32 but params are float64"),
-    (dict(dY=np.full((T, B, 4), np.nan)), ValueError, "dY contains NaN or infinity"),
-    (dict(dh_n=[np.zeros((2, B, 3))]), ValueError, "dh_n must be a list with one array per layer"),
-    (dict(dc_n=[np.zeros((2, B, 3)), np.zeros((2, B, 3))]), ValueError,
-     r"dc_n\[1\] must have shape \(2, 3, 2\)"),
-    (dict(truncate=0), ValueError, "truncate must be None or a positive int, got 0"),
-    (dict(truncate=-1), ValueError, "truncate must be None or a positive int, got -1"),
-    (dict(truncate=2.0), ValueError, "truncate must be None or a positive int, got 2.0"),
-])
+@pytest.mark.parametrize(
+    "changes, error, match",
+    [
+        (dict(dY=np.zeros((T, B, 3))), ValueError, r"dY must have Y's shape \(5, 3, 4\)"),
+        (dict(dY=np.zeros((T, B))), ValueError, "dY must have 3 dimensions"),
+        (
+            dict(dY=np.zeros((T, B, 4), np.float32)),
+            TypeError,
+            "dY is float32 but params are float64",
+        ),
+        (dict(dY=np.full((T, B, 4), np.nan)), ValueError, "dY contains NaN or infinity"),
+        (
+            dict(dh_n=[np.zeros((2, B, 3))]),
+            ValueError,
+            "dh_n must be a list with one array per layer",
+        ),
+        (
+            dict(dc_n=[np.zeros((2, B, 3)), np.zeros((2, B, 3))]),
+            ValueError,
+            r"dc_n\[1\] must have shape \(2, 3, 2\)",
+        ),
+        (dict(truncate=0), ValueError, "truncate must be None or a positive int, got 0"),
+        (dict(truncate=-1), ValueError, "truncate must be None or a positive int, got -1"),
+        (dict(truncate=2.0), ValueError, "truncate must be None or a positive int, got 2.0"),
+    ],
+)
 def test_bad_backward_arguments_leave_the_cache_usable(lstm, changes, error, match):
     layout, p = lstm
     _, _, cache = forward(layout, p.params, p.X, p.lengths, p.h0, p.c0)

@@ -25,13 +25,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from hypothesis import event, given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 
-from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from crnn._estimators import RNNClassifier, RNNRegressor
-
 
 TINY = dict(hidden_layer_sizes=(2,), max_iter=1, random_state=0)
 
@@ -135,10 +134,17 @@ def _array(draw, rng, n, F, kind):
     if not np.isfinite(values).all() and kind in (np.int64, np.uint8, bool):
         kind = np.float64  # integers cannot hold NaN or infinity
     X, kept = as_kind(values, kind)
-    valid = (kind not in INVALID_KINDS and n >= 1 and T >= 1 and F >= 1
-             and not np.isinf(values).any() and valid_nan_padding(values3d))
-    return SimpleNamespace(X=draw(st.sampled_from(LAYOUTS))(X), valid=valid, canonical=kept,
-                           n=n, n_features=F)
+    valid = (
+        kind not in INVALID_KINDS
+        and n >= 1
+        and T >= 1
+        and F >= 1
+        and not np.isinf(values).any()
+        and valid_nan_padding(values3d)
+    )
+    return SimpleNamespace(
+        X=draw(st.sampled_from(LAYOUTS))(X), valid=valid, canonical=kept, n=n, n_features=F
+    )
 
 
 def _ragged(draw, rng, n, F, kind):
@@ -160,16 +166,25 @@ def _ragged(draw, rng, n, F, kind):
         kept.append(item_kept)
     # A NaN at an item's first value is invalid in a ragged list and, if the items share
     # one shape, in the array they form too (it is not a whole trailing step).
-    valid = (kind not in INVALID_KINDS and n >= 1 and min(lengths) >= 1 and F >= 1
-             and len(set(features)) == 1 and all(np.isfinite(k).all() for k in kept))
+    valid = (
+        kind not in INVALID_KINDS
+        and n >= 1
+        and min(lengths) >= 1
+        and F >= 1
+        and len(set(features)) == 1
+        and all(np.isfinite(k).all() for k in kept)
+    )
     X = draw(st.sampled_from([list, tuple]))(items)
-    return SimpleNamespace(X=X, valid=valid, canonical=kept if valid else None, n=n,
-                           n_features=F)
+    return SimpleNamespace(X=X, valid=valid, canonical=kept if valid else None, n=n, n_features=F)
 
 
 @FUZZ
-@given(sequences(), st.sampled_from(["lstm", "gru", "rnn"]), st.booleans(),
-       st.sampled_from(["float32", "float64"]))
+@given(
+    sequences(),
+    st.sampled_from(["lstm", "gru", "rnn"]),
+    st.booleans(),
+    st.sampled_from(["float32", "float64"]),
+)
 def test_fit_on_fuzzed_sequences(data, cell, bidirectional, dtype):
     y = np.arange(data.n, dtype=np.float64)
     model = RNNRegressor(cell=cell, bidirectional=bidirectional, dtype=dtype, **TINY)
@@ -196,8 +211,10 @@ MODELS = {1: _fitted(1), 2: _fitted(2)}
 
 
 @FUZZ
-@given(st.sampled_from([1, 2]).flatmap(lambda f: st.tuples(st.just(f), sequences(f))),
-       st.sampled_from(["predict", "partial_fit", "score"]))
+@given(
+    st.sampled_from([1, 2]).flatmap(lambda f: st.tuples(st.just(f), sequences(f))),
+    st.sampled_from(["predict", "partial_fit", "score"]),
+)
 def test_fitted_model_on_fuzzed_sequences(case, method):
     n_features, data = case
     model = copy.deepcopy(MODELS[n_features])
@@ -237,8 +254,13 @@ X_SMALL = np.random.default_rng(1).normal(size=(N, 3, 2))
 def regression_targets(draw):
     y = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=N)
     valid = not rarely(draw)
-    form = draw(st.sampled_from(["1d", "2d", "ints", "bools", "objects"] if valid else
-                                ["nan", "inf", "short", "long", "scalar", "strings", "complex"]))
+    form = draw(
+        st.sampled_from(
+            ["1d", "2d", "ints", "bools", "objects"]
+            if valid
+            else ["nan", "inf", "short", "long", "scalar", "strings", "complex"]
+        )
+    )
     if form == "2d":
         y = np.column_stack([y, -y, y])[:, : draw(st.sampled_from([1, 2, 4]))]
     elif form == "ints":
@@ -265,9 +287,13 @@ def class_targets(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     labels = rng.integers(0, 3, size=N)
     valid = not rarely(draw)
-    form = draw(st.sampled_from(["ints", "strings", "bools", "integral-floats", "one-class"]
-                                if valid else
-                                ["continuous", "nan", "mixed", "2d", "short", "none"]))
+    form = draw(
+        st.sampled_from(
+            ["ints", "strings", "bools", "integral-floats", "one-class"]
+            if valid
+            else ["continuous", "nan", "mixed", "2d", "short", "none"]
+        )
+    )
     y = {
         "ints": labels,
         "strings": np.array(["cat", "dog", "emu"])[labels],
@@ -287,8 +313,11 @@ def class_targets(draw):
 @st.composite
 def sample_weights(draw):
     valid = not rarely(draw)
-    forms = (["none", "ones", "positive", "some-zero"] if valid else
-             ["all-zero", "negative", "nan", "inf", "short", "2d"])
+    forms = (
+        ["none", "ones", "positive", "some-zero"]
+        if valid
+        else ["all-zero", "negative", "nan", "inf", "short", "2d"]
+    )
     w = {
         "none": None,
         "ones": np.ones(N),
@@ -330,8 +359,10 @@ def test_fuzzed_targets_and_sample_weights(classifier, data, weights):
 BOUNDS = {  # name: (valid values, invalid values)
     "pattern": (["auto", "seq2vec"], ["seq2tree", None, 1]),
     "cell": (["rnn", "gru", "lstm"], ["LSTM", "", None]),
-    "hidden_layer_sizes": ([1, (1, 1), [2], np.int64(2)],
-                           [0, -1, (), (1, 0), 2.5, "8", (True,), None, [[2]]]),
+    "hidden_layer_sizes": (
+        [1, (1, 1), [2], np.int64(2)],
+        [0, -1, (), (1, 0), 2.5, "8", (True,), None, [[2]]],
+    ),
     "bidirectional": ([True, np.bool_(False)], ["yes", 1, None]),
     "nonlinearity": (["tanh", "relu"], ["sigmoid"]),
     "dropout": ([0.0, 0.5, 0.999], [1.0, -0.1, np.nan, "0.5"]),
@@ -362,14 +393,12 @@ Y_PARAMS = X_PARAMS.sum(axis=(1, 2))
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(sorted(BOUNDS)), min_size=1, max_size=3, unique=True),
-       st.data())
+@given(st.lists(st.sampled_from(sorted(BOUNDS)), min_size=1, max_size=3, unique=True), st.data())
 def test_hyper_parameters_at_and_past_their_bounds(names, data):
     params, valid = dict(hidden_layer_sizes=(2,), max_iter=2, random_state=0), True
     for name in names:
         take_valid = not rarely(data.draw)
-        params[name] = data.draw(st.sampled_from(BOUNDS[name][0 if take_valid else 1]),
-                                 label=name)
+        params[name] = data.draw(st.sampled_from(BOUNDS[name][0 if take_valid else 1]), label=name)
         valid = valid and take_valid
     model = RNNRegressor(**params)
     event(f"valid={valid}")
@@ -407,14 +436,21 @@ for steps in (2**31, 2**40):
 """
 
 
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="AddressSanitizer needs more address space than the cap allows")
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="AddressSanitizer needs more address space than the cap allows",
+)
 def test_output_steps_past_int_range_are_refused_before_allocating():
     # The kernels take at most 2**31 - 1 steps: asking for more is a ValueError, not an
     # attempt to allocate the outputs (which fails in a 3 GiB address space).
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", _IN_CAPPED_MEMORY], capture_output=True,
-                         text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", _IN_CAPPED_MEMORY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 2 and all(": ValueError: " in line for line in lines), out.stdout

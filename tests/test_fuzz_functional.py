@@ -29,12 +29,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import FUZZ, fortran, read_only, reversed_strides, strided
 from crnn.functional import RNNLayout, backward, forward
-
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 INT_MAX = 2**31 - 1
@@ -75,10 +74,16 @@ def problems(draw):
 
 def run(layout, args, check_finite=True):
     """forward then backward; every result as a flat list of arrays."""
-    Y, (h_n, c_n), cache = forward(layout, args["params"], args["X"], args["lengths"],
-                                   args["h0"], args["c0"], check_finite=check_finite)
-    dX, dh0, dc0, grad = backward(cache, args["dY"], args["dh_n"], args["dc_n"],
-                                  args["truncate"])
+    Y, (h_n, c_n), cache = forward(
+        layout,
+        args["params"],
+        args["X"],
+        args["lengths"],
+        args["h0"],
+        args["c0"],
+        check_finite=check_finite,
+    )
+    dX, dh0, dc0, grad = backward(cache, args["dY"], args["dh_n"], args["dc_n"], args["truncate"])
     return [Y, *h_n, *(c_n or []), dX, *dh0, *(dc0 or []), grad]
 
 
@@ -100,13 +105,20 @@ def padding_mask(p):
 
 # -- unusual but valid layouts -------------------------------------------------------------
 
+
 def byte_swapped(a):
     return a.astype(a.dtype.newbyteorder("S"))
 
 
 LAYOUTS = [lambda a: a, fortran, strided, reversed_strides, read_only, byte_swapped]
-LENGTH_FORMS = [list, tuple, lambda x: np.asarray(x, np.int8), lambda x: np.asarray(x, np.uint16),
-                lambda x: np.asarray(x, np.int64), read_only]
+LENGTH_FORMS = [
+    list,
+    tuple,
+    lambda x: np.asarray(x, np.int8),
+    lambda x: np.asarray(x, np.uint16),
+    lambda x: np.asarray(x, np.int64),
+    read_only,
+]
 
 
 @FUZZ
@@ -135,8 +147,18 @@ def test_unusual_layouts_give_bit_identical_results(p, data):
 
 # -- exactly one thing broken --------------------------------------------------------------
 
-BAD_DTYPES = [np.int64, np.int8, np.uint8, np.float16, np.complex64, np.complex128, object, bool,
-              "U3", "M8[s]"]
+BAD_DTYPES = [
+    np.int64,
+    np.int8,
+    np.uint8,
+    np.float16,
+    np.complex64,
+    np.complex128,
+    object,
+    bool,
+    "U3",
+    "M8[s]",
+]
 
 
 def other_float(dtype):
@@ -192,8 +214,9 @@ def wrong_params_size(p, data):
 
 def bad_length_value(p, data):
     lengths = lengths_of(p).astype(np.int64)
-    value = data.draw(st.sampled_from([0, -1, p.T + 1, INT_MAX, INT_MAX + 1, -(2**63),
-                                       2**63 - 1, 2**64 - 1]))
+    value = data.draw(
+        st.sampled_from([0, -1, p.T + 1, INT_MAX, INT_MAX + 1, -(2**63), 2**63 - 1, 2**64 - 1])
+    )
     if value >= 2**63:
         lengths = lengths.astype(np.uint64)
     lengths[data.draw(st.integers(0, p.B - 1))] = value
@@ -202,8 +225,17 @@ def bad_length_value(p, data):
 
 def bad_length_shape(p, data):
     lengths = lengths_of(p)
-    value = data.draw(st.sampled_from([lengths[:-1], np.append(lengths, 1), lengths[None],
-                                       np.array(lengths[0]), np.array([], dtype=int)]))
+    value = data.draw(
+        st.sampled_from(
+            [
+                lengths[:-1],
+                np.append(lengths, 1),
+                lengths[None],
+                np.array(lengths[0]),
+                np.array([], dtype=int),
+            ]
+        )
+    )
     return {"lengths": value}, ValueError, "lengths"
 
 
@@ -214,8 +246,7 @@ def bad_length_dtype(p, data):
 
 
 def non_finite(p, data):
-    names = [n for n in ("params", "X", "h0", "c0", "dY", "dh_n", "dc_n")
-             if p.args[n] is not None]
+    names = [n for n in ("params", "X", "h0", "c0", "dY", "dh_n", "dc_n") if p.args[n] is not None]
     name = data.draw(st.sampled_from(names))
     bad = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     value = p.args[name]
@@ -238,15 +269,19 @@ def bad_states(p, data):
     name = data.draw(st.sampled_from(names))
     D, B, H = p.layout.num_directions, p.B, p.layout.hidden_sizes[0]
     good = [np.zeros((D, B, h), p.dtype) for h in p.layout.hidden_sizes]
-    value = data.draw(st.sampled_from([
-        good[:-1],                                        # a layer missing
-        good + good[:1],                                  # a layer too many
-        good[0],                                          # an array, not a list
-        [np.zeros((D, B + 1, H), p.dtype)] + good[1:],    # wrong batch
-        [np.zeros((D, B, H + 1), p.dtype)] + good[1:],    # wrong width
-        [np.zeros((3 - D, B, H), p.dtype)] + good[1:],    # wrong directions
-        [np.zeros((B, H), p.dtype)] + good[1:],           # wrong ndim
-    ]))
+    value = data.draw(
+        st.sampled_from(
+            [
+                good[:-1],  # a layer missing
+                good + good[:1],  # a layer too many
+                good[0],  # an array, not a list
+                [np.zeros((D, B + 1, H), p.dtype)] + good[1:],  # wrong batch
+                [np.zeros((D, B, H + 1), p.dtype)] + good[1:],  # wrong width
+                [np.zeros((3 - D, B, H), p.dtype)] + good[1:],  # wrong directions
+                [np.zeros((B, H), p.dtype)] + good[1:],  # wrong ndim
+            ]
+        )
+    )
     return {name: value}, ValueError, name
 
 
@@ -263,9 +298,20 @@ def bad_truncate(p, data):
     return {"truncate": value}, ValueError, "truncate"
 
 
-BREAKERS = [bad_dtype, mismatched_float, wrong_ndim, zero_or_off_by_one, wrong_params_size,
-            bad_length_value, bad_length_shape, bad_length_dtype, non_finite, bad_states,
-            cell_state_without_lstm, bad_truncate]
+BREAKERS = [
+    bad_dtype,
+    mismatched_float,
+    wrong_ndim,
+    zero_or_off_by_one,
+    wrong_params_size,
+    bad_length_value,
+    bad_length_shape,
+    bad_length_dtype,
+    non_finite,
+    bad_states,
+    cell_state_without_lstm,
+    bad_truncate,
+]
 
 
 @FUZZ
@@ -316,6 +362,7 @@ def test_non_finite_values_stay_in_their_sequence(p, data):
 
 # -- sizes past the kernels' C int range -----------------------------------------------------
 
+
 def test_truncate_past_int_range_is_full_bptt():
     layout = RNNLayout("gru", 2, (3,))
     rng = np.random.default_rng(0)
@@ -328,11 +375,15 @@ def test_truncate_past_int_range_is_full_bptt():
     np.testing.assert_array_equal(results[2], results[0])
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(cell="lstm", input_size=1, hidden_sizes=(2**29,)),     # 4 H overflows int
-    dict(cell="rnn", input_size=1, hidden_sizes=(2**31,)),
-    dict(cell="gru", input_size=2**31, hidden_sizes=(1,)),     # the row stride of X
-], ids=["lstm-4H", "rnn-H", "input-size"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(cell="lstm", input_size=1, hidden_sizes=(2**29,)),  # 4 H overflows int
+        dict(cell="rnn", input_size=1, hidden_sizes=(2**31,)),
+        dict(cell="gru", input_size=2**31, hidden_sizes=(1,)),  # the row stride of X
+    ],
+    ids=["lstm-4H", "rnn-H", "input-size"],
+)
 def test_layout_refuses_sizes_the_kernels_cannot_index(kwargs):
     with pytest.raises(ValueError, match="hidden_sizes|input_size"):
         RNNLayout(**kwargs)
@@ -361,13 +412,20 @@ for shape, lengths in [
 """
 
 
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="AddressSanitizer needs more address space than the cap allows")
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="AddressSanitizer needs more address space than the cap allows",
+)
 def test_steps_times_batch_past_int_range_is_refused_before_allocating():
     # A 3 GiB address space: allocating for any of these shapes fails with MemoryError.
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", _IN_CAPPED_MEMORY], capture_output=True,
-                         text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", _IN_CAPPED_MEMORY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 6 and all(": ValueError: " in line for line in lines), out.stdout

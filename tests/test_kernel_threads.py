@@ -1,4 +1,5 @@
 """The kernels release the GIL and share no state: threads run them together, exactly."""
+
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

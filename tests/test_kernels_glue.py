@@ -1,4 +1,5 @@
 """The Cython layer refuses inconsistent buffers before they reach C, and links no BLAS."""
+
 import os
 import re
 import shutil
@@ -106,8 +107,11 @@ def test_bad_sizes_are_refused():
 @pytest.mark.skipif(shutil.which("ldd") is None, reason="needs ldd (Linux)")
 def test_extension_links_no_blas():
     out = subprocess.run(["ldd", K.__file__], capture_output=True, text=True, check=True).stdout
-    linked = [line for line in out.splitlines()
-              if re.search(r"blas|lapack|mkl|atlas", line, re.IGNORECASE)]
+    linked = [
+        line
+        for line in out.splitlines()
+        if re.search(r"blas|lapack|mkl|atlas", line, re.IGNORECASE)
+    ]
     assert not linked, f"the extension links a BLAS: {linked}"
 
 
@@ -115,13 +119,21 @@ def _step_kernel(dtype=np.float64, **changes):
     """StepKernel over one LSTM layer (B=3, I=2, H=5), with some buffers replaced."""
     reserve_size, workspace_size = K.buffer_sizes(CELL, 1, B, I, H)
     b = _buffers(dtype)
-    layer = dict(W_x=b["W_x"], W_h=b["W_h"], b=b["b"], b_hn=None, h=np.zeros((B, H), dtype),
-                 c=np.zeros((B, H), dtype), y=np.zeros((1, B, H), dtype),
-                 reserve=np.empty(reserve_size, dtype))
+    layer = dict(
+        W_x=b["W_x"],
+        W_h=b["W_h"],
+        b=b["b"],
+        b_hn=None,
+        h=np.zeros((B, H), dtype),
+        c=np.zeros((B, H), dtype),
+        y=np.zeros((1, B, H), dtype),
+        reserve=np.empty(reserve_size, dtype),
+    )
     layer.update(changes)
     x = np.zeros((1, B, I), dtype)
-    return K.StepKernel(CELL, x, np.ones(B, np.intc), [tuple(layer.values())],
-                        np.empty(workspace_size, dtype)), layer
+    return K.StepKernel(
+        CELL, x, np.ones(B, np.intc), [tuple(layer.values())], np.empty(workspace_size, dtype)
+    ), layer
 
 
 def test_step_kernel_runs_forward_with_one_step():
@@ -132,8 +144,24 @@ def test_step_kernel_runs_forward_with_one_step():
     b = _buffers()
     reserve_size, workspace_size = K.buffer_sizes(CELL, 1, B, I, H)
     y = np.zeros((1, B, H))
-    K.forward(CELL, x[None].copy(), np.ones(B, np.intc), b["W_x"], b["W_h"], b["b"], None,
-              None, None, y, 0, hn, cn, np.empty(reserve_size), np.empty(workspace_size), False)
+    K.forward(
+        CELL,
+        x[None].copy(),
+        np.ones(B, np.intc),
+        b["W_x"],
+        b["W_h"],
+        b["b"],
+        None,
+        None,
+        None,
+        y,
+        0,
+        hn,
+        cn,
+        np.empty(reserve_size),
+        np.empty(workspace_size),
+        False,
+    )
     np.testing.assert_array_equal(layer["y"], y)
     np.testing.assert_array_equal(layer["h"], hn)
     np.testing.assert_array_equal(layer["c"], cn)
@@ -171,8 +199,9 @@ def test_small_gemm_planning_is_off_for_blas_cores_without_small_kernels():
     # up to 3x slower there, so the plan must not assume one.
     code = "import crnn._kernels as K; print(K.small_gemm())"
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert float(out.stdout) == 0.0
 
 
@@ -194,13 +223,16 @@ def test_gather_steps_makes_a_time_major_minibatch(dtype):
     np.testing.assert_array_equal(out, x[idx, :3].swapaxes(0, 1))
 
 
-@pytest.mark.parametrize("idx, out_shape, message", [
-    ([0, 6], (3, 2, 3), "out of range"),
-    ([0, -1], (3, 2, 3), "out of range"),
-    ([0, 1], (6, 2, 3), "steps <= T"),
-    ([0, 1], (3, 3, 3), "out must be"),
-    ([0, 1], (3, 2, 2), "out must be"),
-])
+@pytest.mark.parametrize(
+    "idx, out_shape, message",
+    [
+        ([0, 6], (3, 2, 3), "out of range"),
+        ([0, -1], (3, 2, 3), "out of range"),
+        ([0, 1], (6, 2, 3), "steps <= T"),
+        ([0, 1], (3, 3, 3), "out must be"),
+        ([0, 1], (3, 2, 2), "out must be"),
+    ],
+)
 def test_gather_steps_refuses_what_does_not_fit(idx, out_shape, message):
     x = np.zeros((6, 5, 3))
     with pytest.raises(ValueError, match=message):

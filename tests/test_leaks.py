@@ -27,10 +27,13 @@ from crnn._persistence import load, save
 from crnn.functional import RNNLayout, backward, forward, init_params
 
 pytestmark = [
-    pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
-                       reason="reads the resident set size from /proc"),
-    pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                       reason="AddressSanitizer holds freed memory in quarantine"),
+    pytest.mark.skipif(
+        not os.path.exists("/proc/self/statm"), reason="reads the resident set size from /proc"
+    ),
+    pytest.mark.skipif(
+        "asan" in os.environ.get("LD_PRELOAD", ""),
+        reason="AddressSanitizer holds freed memory in quarantine",
+    ),
 ]
 
 BOUND_MB = 10  # measured growth without a leak: well under 1 MB
@@ -55,25 +58,38 @@ def growth_mb(cycle, warm_up, repeats):
 
 def test_forward_backward_and_refused_calls_keep_memory_flat():
     rng = np.random.default_rng(0)
-    layouts = [RNNLayout(cell, 3, (16, 16), bidirectional=True)
-               for cell in ("rnn", "lstm", "gru")]
+    layouts = [RNNLayout(cell, 3, (16, 16), bidirectional=True) for cell in ("rnn", "lstm", "gru")]
     params = [init_params(layout, random_state=0, dtype=np.float32) for layout in layouts]
     X = rng.normal(size=(20, 16, 3)).astype(np.float32)
     cell = K.CELLS["lstm"]
     reserve_size, workspace_size = K.buffer_sizes(cell, 4, 3, 2, 5)
     bad_X = X.copy()
     bad_X[0, 0, 0] = np.nan
-    glue = [np.zeros((4, 3, 2)), np.array([4, 3, 1], np.intc), np.zeros((2, 20)),
-            np.zeros((5, 20)), np.zeros(20), None, None, None, np.zeros((4, 3, 5)), 0,
-            np.zeros((3, 5)), np.zeros((3, 5)), np.empty(reserve_size),
-            np.empty(10), False]  # workspace too small: refused after taking every buffer
+    glue = [
+        np.zeros((4, 3, 2)),
+        np.array([4, 3, 1], np.intc),
+        np.zeros((2, 20)),
+        np.zeros((5, 20)),
+        np.zeros(20),
+        None,
+        None,
+        None,
+        np.zeros((4, 3, 5)),
+        0,
+        np.zeros((3, 5)),
+        np.zeros((3, 5)),
+        np.empty(reserve_size),
+        np.empty(10),
+        False,
+    ]  # workspace too small: refused after taking every buffer
     assert workspace_size > 10
 
     def cycle(i):
         k = i % 3
         lengths = rng.integers(1, 21, size=16)
-        Y, (h_n, _), cache = forward(layouts[k], params[k], X, lengths, h0=None,
-                                     dropout=0.25, random_state=i)
+        Y, (h_n, _), cache = forward(
+            layouts[k], params[k], X, lengths, h0=None, dropout=0.25, random_state=i
+        )
         backward(cache, np.ones_like(Y), truncate=1 + i % 20)
         with pytest.raises(ValueError):
             forward(layouts[k], params[k], bad_X, lengths)
@@ -90,10 +106,18 @@ def test_estimator_cycles_keep_memory_flat(tmp_path):
     tags = (X[:, :, 0] > 0).astype(int)
     models = [
         (RNNRegressor(cell="lstm", hidden_layer_sizes=(4,), max_iter=1, random_state=0), y),
-        (RNNClassifier(cell="gru", bidirectional=True, hidden_layer_sizes=(4,), max_iter=1,
-                       random_state=0), tags),
-        (RNNRegressor(cell="rnn", pattern="encdec", hidden_layer_sizes=(4,), max_iter=1,
-                      random_state=0), X[:, :3]),
+        (
+            RNNClassifier(
+                cell="gru", bidirectional=True, hidden_layer_sizes=(4,), max_iter=1, random_state=0
+            ),
+            tags,
+        ),
+        (
+            RNNRegressor(
+                cell="rnn", pattern="encdec", hidden_layer_sizes=(4,), max_iter=1, random_state=0
+            ),
+            X[:, :3],
+        ),
     ]
     path = tmp_path / "model.npz"
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from harness import (
     TorchStack,
     assert_results_close,
@@ -15,12 +14,16 @@ from harness import (
 from reference import Net
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch (optional peer) is needed to check the reference against nn.RNN/LSTM/GRU")
+    "torch",
+    reason="PyTorch (optional peer) is needed to check the reference against nn.RNN/LSTM/GRU",
+)
 
 RTOL, ATOL = 1e-10, 1e-12
 
 
-@pytest.mark.parametrize("hidden_sizes", [(3,), (3, 3), (4, 2)], ids=["1layer", "2layers", "2layers_4_2"])
+@pytest.mark.parametrize(
+    "hidden_sizes", [(3,), (3, 3), (4, 2)], ids=["1layer", "2layers", "2layers_4_2"]
+)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("variable", [False, True], ids=["equal", "packed"])
 @pytest.mark.parametrize("init", [False, True], ids=["zero_init", "h0"])
@@ -57,11 +60,11 @@ def test_truncated_bptt_matches_torch_on_detached_state(cell, bidirectional, tru
     for d, module in enumerate(directions):
         for b, L in enumerate(p.lengths):
             order = np.arange(L)[::-1] if d else np.arange(L)
-            x = torch.tensor(p.X[order, b:b + 1], requires_grad=True)
-            h0 = torch.tensor(p.h0[0][d:d + 1, b:b + 1], requires_grad=True)
+            x = torch.tensor(p.X[order, b : b + 1], requires_grad=True)
+            h0 = torch.tensor(p.h0[0][d : d + 1, b : b + 1], requires_grad=True)
             state = h0
             if lstm:
-                c0 = torch.tensor(p.c0[0][d:d + 1, b:b + 1], requires_grad=True)
+                c0 = torch.tensor(p.c0[0][d : d + 1, b : b + 1], requires_grad=True)
                 state = (h0, c0)
             start = max(L - truncate, 0)
             if start:
@@ -69,10 +72,10 @@ def test_truncated_bptt_matches_torch_on_detached_state(cell, bidirectional, tru
                     _, state = module(x[:start], state)
             out, final = module(x[start:], state)
             h_n, c_n = final if lstm else (final, None)
-            loss = (out * torch.tensor(p.dY[order[start:], b:b + 1, d * H:(d + 1) * H])).sum()
-            loss = loss + (h_n * torch.tensor(p.dh_n[0][d:d + 1, b:b + 1])).sum()
+            loss = (out * torch.tensor(p.dY[order[start:], b : b + 1, d * H : (d + 1) * H])).sum()
+            loss = loss + (h_n * torch.tensor(p.dh_n[0][d : d + 1, b : b + 1])).sum()
             if lstm:
-                loss = loss + (c_n * torch.tensor(p.dc_n[0][d:d + 1, b:b + 1])).sum()
+                loss = loss + (c_n * torch.tensor(p.dc_n[0][d : d + 1, b : b + 1])).sum()
             loss.backward()
             dX[order, b] += x.grad.numpy()[:, 0]
             # no gradient reaches a state that only fed the detached steps

@@ -90,8 +90,11 @@ def records(log):
 def classify(headline):
     if "definitely lost" in headline:
         return "definite leak"
-    if re.match(r"(Invalid|Mismatched|Conditional jump|Use of uninitialised|Syscall param|"
-                r"Source and destination overlap|Argument)", headline):
+    if re.match(
+        r"(Invalid|Mismatched|Conditional jump|Use of uninitialised|Syscall param|"
+        r"Source and destination overlap|Argument)",
+        headline,
+    ):
         return "error"
     return None
 
@@ -105,12 +108,24 @@ def main():
         return 2
     with tempfile.TemporaryDirectory() as workdir:
         log_path = os.path.abspath(args.log) if args.log else os.path.join(workdir, "memcheck.log")
-        env = {**os.environ, "PYTHONMALLOC": "malloc", "OPENBLAS_NUM_THREADS": "1",
-               "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "PYTHONMALLOC": "malloc",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+        }
         env.pop("LD_PRELOAD", None)
-        command = ["valgrind", "--tool=memcheck", "--leak-check=full",
-                   "--show-leak-kinds=definite", "--num-callers=40", f"--log-file={log_path}",
-                   sys.executable, "-c", CHILD]
+        command = [
+            "valgrind",
+            "--tool=memcheck",
+            "--leak-check=full",
+            "--show-leak-kinds=definite",
+            "--num-callers=40",
+            f"--log-file={log_path}",
+            sys.executable,
+            "-c",
+            CHILD,
+        ]
         child = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
         with open(log_path) as f:
             log = f.read()
@@ -129,10 +144,13 @@ def main():
         if in_crnn:
             ours.append("\n    ".join([headline, *frames]))
     for kind in ("error", "definite leak"):
-        print(f"{kind}s: {counts.get((kind, True), 0)} in crnn, "
-              f"{counts.get((kind, False), 0)} elsewhere (interpreter, NumPy, BLAS)")
-    summary = [line for line in log.splitlines() if "definitely lost:" in line
-               or "ERROR SUMMARY" in line]
+        print(
+            f"{kind}s: {counts.get((kind, True), 0)} in crnn, "
+            f"{counts.get((kind, False), 0)} elsewhere (interpreter, NumPy, BLAS)"
+        )
+    summary = [
+        line for line in log.splitlines() if "definitely lost:" in line or "ERROR SUMMARY" in line
+    ]
     print("\n".join(summary))
     if ours:
         print("\nReports with a frame in crnn:\n" + "\n\n".join(ours))

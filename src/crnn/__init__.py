@@ -3,6 +3,7 @@
 The C kernels run forward passes and backpropagation through time; :mod:`crnn.functional`
 exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 """
+
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
 from ._persistence import load, save

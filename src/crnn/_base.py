@@ -170,7 +170,10 @@ class BaseRNN(BaseEstimator, ABC):
     def _network(self):
         """The fitted network's layouts, from the hyper-parameters and fitted attributes."""
         encoder = RNNLayout(
-            self.cell, self.n_features_in_, self._hidden_sizes(), self.bidirectional,
+            self.cell,
+            self.n_features_in_,
+            self._hidden_sizes(),
+            self.bidirectional,
             self.nonlinearity,
         )
         decoder = self._pattern.decoder(encoder, self.n_outputs_)
@@ -330,11 +333,18 @@ class BaseRNN(BaseEstimator, ABC):
     def _make_optimizer(self):
         if self.solver == "sgd":
             return SGD(
-                self.params_, self.learning_rate_init, self.momentum, self.nesterovs_momentum,
+                self.params_,
+                self.learning_rate_init,
+                self.momentum,
+                self.nesterovs_momentum,
                 schedule=self.learning_rate,
             )
         return Adam(
-            self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon,
+            self.params_,
+            self.learning_rate_init,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
             schedule=self.learning_rate,
         )
 
@@ -342,8 +352,12 @@ class BaseRNN(BaseEstimator, ABC):
         """The minibatch loss; fills ``grad`` unless the loss is not finite. ``n_threads``
         goes to the kernels (see ``crnn.functional.forward``)."""
         # Inputs were checked at fit; a non-finite loss or gradient is caught by the caller.
-        train = dict(dropout=self.dropout, random_state=self._random_state, check_finite=False,
-                     n_threads=n_threads)
+        train = dict(
+            dropout=self.dropout,
+            random_state=self._random_state,
+            check_finite=False,
+            n_threads=n_threads,
+        )
         # The inputs are data (or teacher-forced targets): no gradient for them.
         bptt = dict(truncate=self.truncate_bptt, check_finite=False, input_grad=False)
         return self._pattern.loss_grad(
@@ -355,7 +369,14 @@ class BaseRNN(BaseEstimator, ABC):
     def _outputs(self, network, x, lengths, out_lengths=None, state=None, return_state=False):
         """Output-layer values for validated input (see ``_Pattern.outputs``)."""
         return self._pattern.outputs(
-            network, self.params_, self._head, x, lengths, out_lengths, state, return_state,
+            network,
+            self.params_,
+            self._head,
+            x,
+            lengths,
+            out_lengths,
+            state,
+            return_state,
             n_threads=effective_n_jobs(self.n_jobs),
         )
 

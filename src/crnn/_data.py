@@ -88,7 +88,6 @@ def gather_time_major(x, idx, steps):
     return out
 
 
-
 def is_ragged(seq):
     """Whether ``seq`` is a list or tuple of arrays that do not share one shape."""
     if not isinstance(seq, (list, tuple)) or len(seq) == 0:

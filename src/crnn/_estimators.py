@@ -409,7 +409,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
         return self._finish(self._predictions(out), out_lengths, state, return_state)
 
     def predict_proba(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
@@ -437,19 +439,22 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
         proba = softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
         return self._finish(proba, out_lengths, state, return_state)
 
-    def predict_log_proba(self, X, *, n_steps_out=None, initial_state=None,
-                          return_state=False):
+    def predict_log_proba(self, X, *, n_steps_out=None, initial_state=None, return_state=False):
         """Predict the logarithm of class probabilities.
 
         Computed from the output layer directly (log-softmax), so it stays finite where
         ``np.log(predict_proba(X))`` would underflow to ``-inf``. Parameters and return
         values as for :meth:`predict_proba`.
         """
-        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
         log_proba = log_softmax(out.reshape(-1, out.shape[-1]).astype(np.float64))
         return self._finish(log_proba.reshape(out.shape), out_lengths, state, return_state)
 
@@ -632,7 +637,9 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
-        out, out_lengths, state = self._predict_outputs(X, n_steps_out, initial_state, return_state)
+        out, out_lengths, state = self._predict_outputs(
+            X, n_steps_out, initial_state, return_state
+        )
         return self._finish(self._predictions(out), out_lengths, state, return_state)
 
     def score(self, X, y, sample_weight=None):

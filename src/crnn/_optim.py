@@ -75,8 +75,7 @@ class SGD(_Optimizer):
         What :meth:`trigger_stopping` does on a plateau.
     """
 
-    def __init__(self, params, learning_rate, momentum=0.9, nesterov=True,
-                 schedule="constant"):
+    def __init__(self, params, learning_rate, momentum=0.9, nesterov=True, schedule="constant"):
         super().__init__(learning_rate, schedule)
         self.momentum = momentum
         self.nesterov = nesterov
@@ -84,8 +83,9 @@ class SGD(_Optimizer):
 
     def update(self, params, grad):
         """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
-        _kernels.sgd_update(params, grad, self.velocity, self.learning_rate, self.momentum,
-                            self.nesterov)
+        _kernels.sgd_update(
+            params, grad, self.velocity, self.learning_rate, self.momentum, self.nesterov
+        )
 
 
 class Adam(_Optimizer):
@@ -105,8 +105,9 @@ class Adam(_Optimizer):
         What :meth:`trigger_stopping` does on a plateau.
     """
 
-    def __init__(self, params, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 schedule="constant"):
+    def __init__(
+        self, params, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8, schedule="constant"
+    ):
         super().__init__(learning_rate, schedule)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -119,8 +120,9 @@ class Adam(_Optimizer):
         """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
         self.t += 1
         step = self.learning_rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        _kernels.adam_update(params, grad, self.m, self.v, step, self.beta_1, self.beta_2,
-                             self.epsilon)
+        _kernels.adam_update(
+            params, grad, self.m, self.v, step, self.beta_1, self.beta_2, self.epsilon
+        )
 
 
 def clip_by_global_norm(grad, max_norm):

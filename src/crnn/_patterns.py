@@ -96,7 +96,10 @@ def _step_loss(head, Y, y, weights, W, b, gW, gb):
         Y.reshape(steps * batch, width),
         y.reshape(steps * batch, *y.shape[2:]),
         weights.reshape(-1),
-        W, b, gW, gb,
+        W,
+        b,
+        gW,
+        gb,
     )
     return loss, None if dfeatures is None else dfeatures.reshape(Y.shape)
 
@@ -211,8 +214,18 @@ class _Pattern:
         _, _, W, b = network.split(params)
         out[: len(Y), idx] = Y @ W + b
 
-    def outputs(self, network, params, head, x, lengths, out_lengths=None, state=None,
-                return_state=False, n_threads=1):
+    def outputs(
+        self,
+        network,
+        params,
+        head,
+        x,
+        lengths,
+        out_lengths=None,
+        state=None,
+        return_state=False,
+        n_threads=1,
+    ):
         """Output-layer values (before any softmax) for validated input.
 
         Runs over chunks of sequences sorted by length. Returns ``(outputs, state)``:
@@ -244,7 +257,14 @@ class _Pattern:
                 h0 = [h[:, idx] for h in state[0]]
                 c0 = None if state[1] is None else [c[:, idx] for c in state[1]]
             Y, (h_n, c_n), _ = forward(
-                encoder, enc, xc, chunk_lengths, h0, c0, keep_cache=False, check_finite=False,
+                encoder,
+                enc,
+                xc,
+                chunk_lengths,
+                h0,
+                c0,
+                keep_cache=False,
+                check_finite=False,
                 n_threads=n_threads,
             )
             self._write(out, idx, Y, h_n, c_n, network, params, head, out_lengths)

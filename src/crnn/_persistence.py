@@ -142,7 +142,9 @@ class _Encoder:
             return {"__tuple__": [self.value(v, where) for v in value]}
         if isinstance(value, dict):
             return {
-                "__dict__": [[self.value(k, where), self.value(v, where)] for k, v in value.items()]
+                "__dict__": [
+                    [self.value(k, where), self.value(v, where)] for k, v in value.items()
+                ]
             }
         if isinstance(value, np.random.RandomState):
             return {"__random_state__": self.value(value.get_state(), where)}
@@ -474,8 +476,13 @@ def load(path):
             decoder = _Decoder(classes, archive, path)
             try:
                 return _read(decoder, archive)
-            except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError,
-                    NotImplementedError) as exc:
+            except (
+                zipfile.BadZipFile,
+                EOFError,
+                OSError,
+                UnicodeDecodeError,
+                NotImplementedError,
+            ) as exc:
                 # A CRC mismatch, a cut-off member or a corrupt header inside the archive
                 # (zipfile raises NotImplementedError for a version or method it lacks).
                 raise decoder.error(f"{type(exc).__name__}: {exc}") from None

@@ -46,6 +46,7 @@ Example
 >>> Y.shape, h_n[0].shape, grad.shape == params.shape
 ((5, 2, 8), (1, 2, 8), True)
 """
+
 from numbers import Integral
 
 import numpy as np
@@ -82,8 +83,7 @@ class RNNLayout:
         Activation of the vanilla ``"rnn"`` cell (ignored by the gated cells).
     """
 
-    def __init__(self, cell, input_size, hidden_sizes, bidirectional=False,
-                 nonlinearity="tanh"):
+    def __init__(self, cell, input_size, hidden_sizes, bidirectional=False, nonlinearity="tanh"):
         if cell not in _GATES:
             raise ValueError(f"cell must be one of {sorted(_GATES)}, got {cell!r}")
         if nonlinearity not in ("tanh", "relu"):
@@ -92,15 +92,19 @@ class RNNLayout:
             hidden_sizes = (hidden_sizes,)
         hidden_sizes = tuple(hidden_sizes)
         if not hidden_sizes or not all(_is_positive_int(h) for h in hidden_sizes):
-            raise ValueError("hidden_sizes must be a positive int or a non-empty sequence of "
-                             f"positive ints, got {hidden_sizes!r}")
+            raise ValueError(
+                "hidden_sizes must be a positive int or a non-empty sequence of "
+                f"positive ints, got {hidden_sizes!r}"
+            )
         if not _is_positive_int(input_size):
             raise ValueError(f"input_size must be a positive int, got {input_size!r}")
         D = 2 if bidirectional else 1
         if input_size > _INT_MAX or max(hidden_sizes) * max(_GATES[cell], D) > _INT_MAX:
-            raise ValueError(f"input_size and hidden_sizes must keep every weight matrix "
-                             f"within {_INT_MAX} columns (the kernels' C int), got "
-                             f"input_size={input_size}, hidden_sizes={hidden_sizes}")
+            raise ValueError(
+                f"input_size and hidden_sizes must keep every weight matrix "
+                f"within {_INT_MAX} columns (the kernels' C int), got "
+                f"input_size={input_size}, hidden_sizes={hidden_sizes}"
+            )
         self.cell = cell
         self.input_size = int(input_size)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -175,9 +179,11 @@ class RNNLayout:
         return out
 
     def __repr__(self):
-        return (f"RNNLayout(cell={self.cell!r}, input_size={self.input_size}, "
-                f"hidden_sizes={self.hidden_sizes}, bidirectional={self.bidirectional}, "
-                f"nonlinearity={self.nonlinearity!r})")
+        return (
+            f"RNNLayout(cell={self.cell!r}, input_size={self.input_size}, "
+            f"hidden_sizes={self.hidden_sizes}, bidirectional={self.bidirectional}, "
+            f"nonlinearity={self.nonlinearity!r})"
+        )
 
     def __eq__(self, other):
         return isinstance(other, RNNLayout) and repr(self) == repr(other)
@@ -186,8 +192,9 @@ class RNNLayout:
         return hash(repr(self))
 
 
-def init_params(layout, random_state=None, dtype=np.float64, recurrent_init="orthogonal",
-                forget_bias=1.0):
+def init_params(
+    layout, random_state=None, dtype=np.float64, recurrent_init="orthogonal", forget_bias=1.0
+):
     """A freshly initialised flat parameter array.
 
     Input weights are Glorot-uniform per gate block, U(-a, a) with ``a = sqrt(6 / (I + H))``.
@@ -212,8 +219,9 @@ def init_params(layout, random_state=None, dtype=np.float64, recurrent_init="ort
     if dtype not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if recurrent_init not in ("orthogonal", "uniform"):
-        raise ValueError("recurrent_init must be 'orthogonal' or 'uniform', "
-                         f"got {recurrent_init!r}")
+        raise ValueError(
+            f"recurrent_init must be 'orthogonal' or 'uniform', got {recurrent_init!r}"
+        )
     if not np.isfinite(forget_bias):
         raise ValueError(f"forget_bias must be finite, got {forget_bias!r}")
     rng = check_random_state(random_state)
@@ -226,14 +234,14 @@ def init_params(layout, random_state=None, dtype=np.float64, recurrent_init="ort
             limit = np.sqrt(6.0 / (I + H))
             v["W_x"][...] = rng.uniform(-limit, limit, size=(I, GH))
             for g in range(G):
-                block = v["W_h"][:, g * H:(g + 1) * H]
+                block = v["W_h"][:, g * H : (g + 1) * H]
                 if recurrent_init == "orthogonal":
                     q, r = np.linalg.qr(rng.normal(size=(H, H)))
                     block[...] = q * np.where(np.diag(r) < 0, -1.0, 1.0)
                 else:
                     block[...] = rng.uniform(-1 / np.sqrt(H), 1 / np.sqrt(H), size=(H, H))
             if layout.cell == "lstm":
-                v["b"][H:2 * H] = forget_bias
+                v["b"][H : 2 * H] = forget_bias
     return params.astype(dtype)
 
 
@@ -244,8 +252,19 @@ class _Cache:
     __slots__ = ("layout", "params", "views", "lengths", "parts", "used", "concurrent")
 
 
-def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, random_state=None,
-            keep_cache=True, check_finite=True, n_threads=1):
+def forward(
+    layout,
+    params,
+    X,
+    lengths=None,
+    h0=None,
+    c0=None,
+    dropout=0.0,
+    random_state=None,
+    keep_cache=True,
+    check_finite=True,
+    n_threads=1,
+):
     """Run the stacked recurrent layers over a batch of sequences.
 
     Parameters
@@ -304,14 +323,19 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
     X = _check_array(X, "X", 3, dtype, check_finite=False)
     T, B, I = X.shape
     if T == 0 or B == 0:
-        raise ValueError(f"X must hold at least one sequence of at least one step, got shape "
-                         f"{X.shape} (T, B, I)")
+        raise ValueError(
+            f"X must hold at least one sequence of at least one step, got shape "
+            f"{X.shape} (T, B, I)"
+        )
     if I != layout.input_size:
-        raise ValueError(f"X has {I} features per step but the layout expects "
-                         f"input_size={layout.input_size}")
+        raise ValueError(
+            f"X has {I} features per step but the layout expects input_size={layout.input_size}"
+        )
     if T * B > _INT_MAX:
-        raise ValueError(f"X has T * B = {T * B} (step, sequence) rows; the kernels take at "
-                         f"most {_INT_MAX}: split the batch")
+        raise ValueError(
+            f"X has T * B = {T * B} (step, sequence) rows; the kernels take at "
+            f"most {_INT_MAX}: split the batch"
+        )
     lengths = _check_lengths(lengths, T, B)
     if check_finite:
         _check_finite_steps(X, lengths, "X")
@@ -333,11 +357,18 @@ def forward(layout, params, X, lengths=None, h0=None, c0=None, dropout=0.0, rand
 
     def run(part, seed):
         take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
-        return _forward_part(layout, views, take(X), lengths if part is None else lengths[part],
-                             None if h0 is None else [take(h) for h in h0],
-                             None if c0 is None else [take(c) for c in c0],
-                             dropout, None if seed is None else check_random_state(seed),
-                             keep_cache, concurrent)
+        return _forward_part(
+            layout,
+            views,
+            take(X),
+            lengths if part is None else lengths[part],
+            None if h0 is None else [take(h) for h in h0],
+            None if c0 is None else [take(c) for c in c0],
+            dropout,
+            None if seed is None else check_random_state(seed),
+            keep_cache,
+            concurrent,
+        )
 
     results = _map(run, parts, seeds)
     cache = None
@@ -435,14 +466,27 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
             # The directions write disjoint halves of out and their own hn, cn and reserve.
             v = views[layer][direction]
             reserve = np.empty(reserve_size, dtype=dtype)
-            _kernels.forward(cell, layer_input, lengths, v["W_x"], v["W_h"], v["b"],
-                             v.get("b_hn"), _state(h0, layer, direction),
-                             _state(c0, layer, direction), out, direction * H, hn[direction],
-                             None if cn is None else cn[direction], reserve,
-                             workspaces[direction % len(workspaces)], direction == 1)
+            _kernels.forward(
+                cell,
+                layer_input,
+                lengths,
+                v["W_x"],
+                v["W_h"],
+                v["b"],
+                v.get("b_hn"),
+                _state(h0, layer, direction),
+                _state(c0, layer, direction),
+                out,
+                direction * H,
+                hn[direction],
+                None if cn is None else cn[direction],
+                reserve,
+                workspaces[direction % len(workspaces)],
+                direction == 1,
+            )
             return reserve
 
-        layer_reserves = (_map(run, range(D)) if concurrent else [run(d) for d in range(D)])
+        layer_reserves = _map(run, range(D)) if concurrent else [run(d) for d in range(D)]
         inputs.append(layer_input)
         outputs.append(out)
         reserves.append(layer_reserves)
@@ -450,7 +494,9 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
         c_n.append(cn)
         layer_input = out
         if dropout > 0 and layer + 1 < layout.num_layers:
-            mask = (rng.random_sample(out.shape) >= dropout).astype(dtype) / dtype.type(1 - dropout)
+            mask = (rng.random_sample(out.shape) >= dropout).astype(dtype) / dtype.type(
+                1 - dropout
+            )
             masks.append(mask)
             layer_input = out * mask
 
@@ -463,8 +509,9 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
     return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
-def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=True,
-             input_grad=True):
+def backward(
+    cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=True, input_grad=True
+):
     """Backpropagation through time for one ``forward`` call.
 
     Parameters
@@ -495,11 +542,11 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
         Gradient with respect to params, in the same flat layout (see ``RNNLayout.views``).
     """
     if not isinstance(cache, _Cache):
-        raise TypeError("cache must be the third value returned by forward(..., "
-                        "keep_cache=True)")
+        raise TypeError("cache must be the third value returned by forward(..., keep_cache=True)")
     if cache.used:
-        raise ValueError("this cache was already used by backward (the kernels overwrite it); "
-                         "run forward again")
+        raise ValueError(
+            "this cache was already used by backward (the kernels overwrite it); run forward again"
+        )
     layout, params, lengths = cache.layout, cache.params, cache.lengths
     dtype = params.dtype
     T, B = len(cache.parts[0][1].inputs[0]), len(lengths)
@@ -510,24 +557,33 @@ def backward(cache, dY=None, dh_n=None, dc_n=None, truncate=None, check_finite=T
     if dY is not None:
         dY = _check_array(dY, "dY", 3, dtype, check_finite=False)
         if dY.shape != (T, B, layout.output_size):
-            raise ValueError(f"dY must have Y's shape {(T, B, layout.output_size)}, "
-                             f"got {dY.shape}")
+            raise ValueError(
+                f"dY must have Y's shape {(T, B, layout.output_size)}, got {dY.shape}"
+            )
         if check_finite:
             _check_finite_steps(dY, lengths, "dY")
     dh_n = _check_states(layout, dh_n, "dh_n", B, dtype, check_finite)
     if dc_n is not None and layout.cell != "lstm":
-        raise ValueError(f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has "
-                         "none")
+        raise ValueError(
+            f"dc_n is the LSTM's cell state gradient; a {layout.cell!r} cell has none"
+        )
     dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, check_finite)
     cache.used = True
     views = cache.views
 
     def run(part, part_cache):
         take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
-        return _backward_part(layout, views, part_cache, None if dY is None else take(dY),
-                              None if dh_n is None else [take(h) for h in dh_n],
-                              None if dc_n is None else [take(c) for c in dc_n], truncate,
-                              cache.concurrent, input_grad)
+        return _backward_part(
+            layout,
+            views,
+            part_cache,
+            None if dY is None else take(dY),
+            None if dh_n is None else [take(h) for h in dh_n],
+            None if dc_n is None else [take(c) for c in dc_n],
+            truncate,
+            cache.concurrent,
+            input_grad,
+        )
 
     parts = [part for part, _ in cache.parts]
     results = _map(run, parts, [part_cache for _, part_cache in cache.parts])
@@ -568,15 +624,31 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
 
         def run(direction):
             v, g = views[layer][direction], grads[layer][direction]
-            _kernels.backward(cell, layer_input, lengths, v["W_x"], v["W_h"],
-                              _state(cache.h0, layer, direction),
-                              _state(cache.c0, layer, direction), cache.outputs[layer],
-                              direction * H, cache.reserves[layer][direction], d_out,
-                              _state(dh_n, layer, direction), _state(dc_n, layer, direction),
-                              truncate, d_ins[direction % len(d_ins)], dh0[layer][direction],
-                              dc0[layer][direction] if is_lstm else None, g["W_x"], g["W_h"],
-                              g["b"], g.get("b_hn"), workspaces[direction % len(workspaces)],
-                              direction == 1)
+            _kernels.backward(
+                cell,
+                layer_input,
+                lengths,
+                v["W_x"],
+                v["W_h"],
+                _state(cache.h0, layer, direction),
+                _state(cache.c0, layer, direction),
+                cache.outputs[layer],
+                direction * H,
+                cache.reserves[layer][direction],
+                d_out,
+                _state(dh_n, layer, direction),
+                _state(dc_n, layer, direction),
+                truncate,
+                d_ins[direction % len(d_ins)],
+                dh0[layer][direction],
+                dc0[layer][direction] if is_lstm else None,
+                g["W_x"],
+                g["W_h"],
+                g["b"],
+                g.get("b_hn"),
+                workspaces[direction % len(workspaces)],
+                direction == 1,
+            )
 
         if concurrent:
             _map(run, range(layout.num_directions))
@@ -628,8 +700,10 @@ class Stream:
         if not isinstance(layout, RNNLayout):
             raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
         if layout.bidirectional:
-            raise ValueError("a bidirectional stack cannot run step by step (its reverse "
-                             "direction needs the whole sequence); use forward()")
+            raise ValueError(
+                "a bidirectional stack cannot run step by step (its reverse "
+                "direction needs the whole sequence); use forward()"
+            )
         if not _is_positive_int(batch_size):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         params = _check_params(layout, params, check_finite).copy()
@@ -639,20 +713,35 @@ class Stream:
         self._views = [v[0] for v in layout.views(params)]
         self._lengths = np.ones(self.batch_size, dtype=np.intc)
         self._x = np.empty((1, self.batch_size, layout.input_size), dtype=self._dtype)
-        self._y = [np.zeros((1, self.batch_size, H), dtype=self._dtype)
-                   for H in layout.hidden_sizes]
-        self._h = [np.zeros((self.batch_size, H), dtype=self._dtype)
-                   for H in layout.hidden_sizes]
-        self._c = ([np.zeros_like(h) for h in self._h] if layout.cell == "lstm"
-                   else [None] * layout.num_layers)
-        sizes = [_kernels.buffer_sizes(self._cell, 1, self.batch_size,
-                                       layout.layer_input_size(layer), H)
-                 for layer, H in enumerate(layout.hidden_sizes)]
+        self._y = [
+            np.zeros((1, self.batch_size, H), dtype=self._dtype) for H in layout.hidden_sizes
+        ]
+        self._h = [np.zeros((self.batch_size, H), dtype=self._dtype) for H in layout.hidden_sizes]
+        self._c = (
+            [np.zeros_like(h) for h in self._h]
+            if layout.cell == "lstm"
+            else [None] * layout.num_layers
+        )
+        sizes = [
+            _kernels.buffer_sizes(
+                self._cell, 1, self.batch_size, layout.layer_input_size(layer), H
+            )
+            for layer, H in enumerate(layout.hidden_sizes)
+        ]
         workspace = np.empty(max(w for _, w in sizes), dtype=self._dtype)
-        layers = [(v["W_x"], v["W_h"], v["b"], v.get("b_hn"), h, c, y,
-                   np.empty(reserve, dtype=self._dtype))
-                  for v, h, c, y, (reserve, _) in zip(self._views, self._h, self._c, self._y,
-                                                      sizes)]
+        layers = [
+            (
+                v["W_x"],
+                v["W_h"],
+                v["b"],
+                v.get("b_hn"),
+                h,
+                c,
+                y,
+                np.empty(reserve, dtype=self._dtype),
+            )
+            for v, h, c, y, (reserve, _) in zip(self._views, self._h, self._c, self._y, sizes)
+        ]
         kernel = _kernels.StepKernel(self._cell, self._x, self._lengths, layers, workspace)
         self._run = kernel.run_f32 if self._dtype == np.float32 else kernel.run_f64
         self.reset(h0, c0)
@@ -694,8 +783,9 @@ class Stream:
         if x.shape != self._x.shape[1:]:
             if x.ndim != 2:
                 raise ValueError(f"x must have 2 dimensions, got shape {x.shape}")
-            raise ValueError(f"x must have shape {self._x.shape[1:]} (batch_size, input_size), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"x must have shape {self._x.shape[1:]} (batch_size, input_size), got {x.shape}"
+            )
         # One call copies x in, checks it and runs every layer (the kernel bound in __init__).
         if not self._run(x, self.check_finite):
             raise ValueError("x contains NaN or infinity")
@@ -712,8 +802,10 @@ def _state(states, layer, direction):
 
 def _workspace_size(layout, T, B):
     cell = layout._kernel_cell
-    return max(_kernels.buffer_sizes(cell, T, B, layout.layer_input_size(layer), H)[1]
-               for layer, H in enumerate(layout.hidden_sizes))
+    return max(
+        _kernels.buffer_sizes(cell, T, B, layout.layer_input_size(layer), H)[1]
+        for layer, H in enumerate(layout.hidden_sizes)
+    )
 
 
 def _check_params(layout, params, check_finite):
@@ -721,8 +813,9 @@ def _check_params(layout, params, check_finite):
         raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
     params = _check_array(params, "params", 1, None, check_finite)
     if params.shape[0] != layout.n_params:
-        raise ValueError(f"params has {params.shape[0]} values but {layout!r} needs "
-                         f"{layout.n_params}")
+        raise ValueError(
+            f"params has {params.shape[0]} values but {layout!r} needs {layout.n_params}"
+        )
     return np.ascontiguousarray(params)
 
 
@@ -732,11 +825,15 @@ def _check_array(a, name, ndim, dtype, check_finite):
     if a.dtype.kind == "f" and not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
-                        f"convert it with .astype(np.float32) or .astype(np.float64)")
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
+            f"convert it with .astype(np.float32) or .astype(np.float64)"
+        )
     if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} is {a.dtype} but params are {dtype}; convert one of them "
-                        f"(e.g. {name}.astype(np.{dtype}))")
+        raise TypeError(
+            f"{name} is {a.dtype} but params are {dtype}; convert one of them "
+            f"(e.g. {name}.astype(np.{dtype}))"
+        )
     if a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
     if check_finite and not np.isfinite(a).all():
@@ -761,11 +858,11 @@ def _check_lengths(lengths, T, B):
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
     if lengths.shape != (B,):
-        raise ValueError(f"lengths must have shape ({B},), one per sequence, got "
-                         f"{lengths.shape}")
+        raise ValueError(f"lengths must have shape ({B},), one per sequence, got {lengths.shape}")
     if lengths.min() < 1 or lengths.max() > T:
-        raise ValueError(f"every length must be in [1, T={T}], got min {lengths.min()} and "
-                         f"max {lengths.max()}")
+        raise ValueError(
+            f"every length must be in [1, T={T}], got min {lengths.min()} and max {lengths.max()}"
+        )
     return lengths.astype(np.intc)
 
 
@@ -774,13 +871,16 @@ def _check_states(layout, states, name, B, dtype, check_finite):
     if states is None:
         return None
     if isinstance(states, np.ndarray) or len(states) != layout.num_layers:
-        raise ValueError(f"{name} must be a list with one array per layer "
-                         f"({layout.num_layers}), each of shape (num_directions, B, H_l)")
+        raise ValueError(
+            f"{name} must be a list with one array per layer "
+            f"({layout.num_layers}), each of shape (num_directions, B, H_l)"
+        )
     checked = []
     for layer, (s, H) in enumerate(zip(states, layout.hidden_sizes)):
         s = _check_array(s, f"{name}[{layer}]", 3, dtype, check_finite)
         if s.shape != (layout.num_directions, B, H):
-            raise ValueError(f"{name}[{layer}] must have shape "
-                             f"{(layout.num_directions, B, H)}, got {s.shape}")
+            raise ValueError(
+                f"{name}[{layer}] must have shape {(layout.num_directions, B, H)}, got {s.shape}"
+            )
         checked.append(s)
     return checked
