@@ -393,8 +393,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         X : array-like or list of array-like
             Input sequences (vectors for vec2seq), as for ``fit``.
         n_steps_out : int or array-like of int of shape (n_sequences,), default=None
-            vec2seq and encdec: number of steps to produce for each sequence;
-            None for ``n_steps_out_``.
+            For vec2seq and encdec: the number of steps to produce for each
+            sequence; None for ``n_steps_out_``.
         initial_state : tuple, default=None
             Streaming: the state returned by the previous call with
             ``return_state=True``; None starts from zeros.
@@ -422,8 +422,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         X : array-like or list of array-like
             Input sequences (vectors for vec2seq), as for ``fit``.
         n_steps_out : int or array-like of int of shape (n_sequences,), default=None
-            vec2seq and encdec: number of steps to produce for each sequence;
-            None for ``n_steps_out_``.
+            For vec2seq and encdec: the number of steps to produce for each
+            sequence; None for ``n_steps_out_``.
         initial_state : tuple, default=None
             Streaming: the state returned by the previous call with
             ``return_state=True``; None starts from zeros.
@@ -449,8 +449,29 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         """Predict the logarithm of class probabilities.
 
         Computed from the output layer directly (log-softmax), so it stays finite where
-        ``np.log(predict_proba(X))`` would underflow to ``-inf``. Parameters and return
-        values as for :meth:`predict_proba`.
+        ``np.log(predict_proba(X))`` would underflow to ``-inf``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Input sequences (vectors for vec2seq), as for ``fit``.
+        n_steps_out : int or array-like of int of shape (n_sequences,), default=None
+            For vec2seq and encdec: the number of steps to produce for each
+            sequence; None for ``n_steps_out_``.
+        initial_state : tuple, default=None
+            Streaming: the state returned by the previous call with
+            ``return_state=True``; None starts from zeros.
+        return_state : bool, default=False
+            Streaming: also return the state after each sequence's last step.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_sequences, n_classes) or \
+                (n_sequences, n_steps, n_classes), or list of ndarray
+            Log-probabilities of ``classes_`` (float64), shaped as by
+            :meth:`predict_proba`.
+        state : tuple
+            Only with ``return_state=True``; pass it as ``initial_state``.
         """
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
@@ -473,6 +494,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         Returns
         -------
         score : float
+            The accuracy.
         """
         if self._scores_per_step():
             return self._score_steps(X, y, sample_weight, accuracy_score)
@@ -618,8 +640,8 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         X : array-like or list of array-like
             Input sequences (vectors for vec2seq), as for ``fit``.
         n_steps_out : int or array-like of int of shape (n_sequences,), default=None
-            vec2seq and encdec: number of steps to produce for each sequence;
-            None for ``n_steps_out_``.
+            For vec2seq and encdec: the number of steps to produce for each
+            sequence; None for ``n_steps_out_``.
         initial_state : tuple, default=None
             Streaming: the state returned by the previous call with
             ``return_state=True``; None starts from zeros.
@@ -631,7 +653,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         y : ndarray of shape (n_sequences,), (n_sequences, n_targets), \
                 (n_sequences, n_steps) or (n_sequences, n_steps, n_targets), \
                 or list of ndarray
-            float64 predictions per sequence (seq2vec) or per step; the
+            The float64 predictions per sequence (seq2vec) or per step; the
             targets axis is dropped for a single target; a list of arrays when
             the sequences have different lengths.
         state : tuple
@@ -657,6 +679,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         Returns
         -------
         score : float
+            The coefficient of determination.
         """
         if self._scores_per_step():
             return self._score_steps(X, y, sample_weight, r2_score)

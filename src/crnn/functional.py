@@ -119,10 +119,12 @@ class RNNLayout:
 
     @property
     def num_layers(self):
+        """Number of stacked layers."""
         return len(self.hidden_sizes)
 
     @property
     def num_directions(self):
+        """Directions of every layer: 2 if bidirectional, else 1."""
         return 2 if self.bidirectional else 1
 
     @property
@@ -131,7 +133,18 @@ class RNNLayout:
         return self.num_directions * self.hidden_sizes[-1]
 
     def layer_input_size(self, layer):
-        """Features of each step of the input of ``layer``."""
+        """Give the features of each step of the input of a layer.
+
+        Parameters
+        ----------
+        layer : int
+            The layer, 0 for the first.
+
+        Returns
+        -------
+        size : int
+            ``input_size`` for the first layer, else the previous layer's output size.
+        """
         if layer == 0:
             return self.input_size
         return self.num_directions * self.hidden_sizes[layer - 1]
@@ -162,6 +175,7 @@ class RNNLayout:
         Parameters
         ----------
         params : ndarray of shape (n_params,)
+            A flat array in this layout: parameters, or their gradient.
 
         Returns
         -------
@@ -206,14 +220,20 @@ def init_params(
     Parameters
     ----------
     layout : RNNLayout
+        The layers to initialise.
     random_state : int, RandomState instance or None, default=None
+        Draws the weights; an int makes them reproducible.
     dtype : {np.float32, np.float64}, default=np.float64
+        The dtype of the result.
     recurrent_init : {"orthogonal", "uniform"}, default="orthogonal"
+        How the recurrent weights are drawn (see above).
     forget_bias : float, default=1.0
+        The LSTM forget gate's bias.
 
     Returns
     -------
     params : ndarray of shape (layout.n_params,)
+        The parameters in the flat layout of ``layout.views``.
     """
     dtype = np.dtype(dtype)
     if dtype not in _FLOAT_DTYPES:
@@ -270,6 +290,7 @@ def forward(
     Parameters
     ----------
     layout : RNNLayout
+        The layers to run.
     params : ndarray of shape (layout.n_params,), float32 or float64
         The flat parameters; X, h0 and c0 must have the same dtype.
     X : ndarray of shape (T, B, layout.input_size)
@@ -516,7 +537,8 @@ def backward(
 
     Parameters
     ----------
-    cache : the cache returned by ``forward`` (usable once: the kernels overwrite it).
+    cache : object
+        The cache returned by ``forward`` (usable once: the kernels overwrite it).
     dY : ndarray of shape (T, B, layout.output_size), default=None
         Gradient of the loss with respect to ``Y``; values at padded steps are ignored.
         None means zero.
@@ -534,10 +556,12 @@ def backward(
 
     Returns
     -------
-    dX : ndarray of shape (T, B, layout.input_size), zero at padded steps; None if not
-        ``input_grad``
+    dX : ndarray of shape (T, B, layout.input_size) or None
+        Gradient with respect to ``X``, zero at padded steps; None if not ``input_grad``.
     dh0 : list of ndarray of shape (num_directions, B, H_l)
-    dc0 : list of ndarray (LSTM) or None
+        Gradients with respect to the initial hidden states.
+    dc0 : list of ndarray of shape (num_directions, B, H_l) or None
+        Gradients with respect to the initial cell states (LSTM), else None.
     grad : ndarray of shape (layout.n_params,)
         Gradient with respect to params, in the same flat layout (see ``RNNLayout.views``).
     """
@@ -747,7 +771,13 @@ class Stream:
         self.reset(h0, c0)
 
     def reset(self, h0=None, c0=None):
-        """Start over from the given initial states (None: zeros)."""
+        """Start over from the given initial states.
+
+        Parameters
+        ----------
+        h0, c0 : list of ndarray of shape (num_directions, batch_size, H_l), default=None
+            Initial hidden (and, LSTM, cell) state of every layer; None means zeros.
+        """
         layout, B = self.layout, self.batch_size
         h0 = _check_states(layout, h0, "h0", B, self._dtype, self.check_finite)
         if c0 is not None and layout.cell != "lstm":
@@ -760,8 +790,11 @@ class Stream:
 
     @property
     def state(self):
-        """(h, c): lists with one (1, batch_size, H_l) array per layer (c: LSTM, else None);
-        copies, and valid as ``h0``/``c0`` of ``forward`` or ``reset``."""
+        """The current state ``(h, c)``, valid as ``h0``/``c0`` of ``forward`` or ``reset``.
+
+        Lists with one ``(1, batch_size, H_l)`` array per layer (``c``: LSTM, else None),
+        copies.
+        """
         h = [x[None].copy() for x in self._h]
         c = [x[None].copy() for x in self._c] if self.layout.cell == "lstm" else None
         return h, c
@@ -772,6 +805,7 @@ class Stream:
         Parameters
         ----------
         x : ndarray of shape (batch_size, layout.input_size)
+            The next input of every stream.
 
         Returns
         -------
