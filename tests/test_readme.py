@@ -124,3 +124,17 @@ def test_readme_claims_are_checked(comment, printed, value, fails):
     context = pytest.raises(AssertionError) if fails else contextlib.nullcontext()
     with context:
         _check_claims(comment, "here", printed=printed, value=value)
+
+
+@pytest.mark.skipif(not README.exists(), reason="README.md not found next to tests/")
+def test_readme_layout_matches_the_tree():
+    """Every path in "Layout of the code" exists, and every module of src/crnn is there."""
+    root = README.parent
+    text = README.read_text()
+    layout = re.search(r"## Layout of the code\n+```\n(.*?)```", text, re.S).group(1)
+    paths = [line.split()[0] for line in layout.splitlines() if line and not line[0].isspace()]
+    missing = [path for path in paths if not (root / path).exists()]
+    assert not missing, f"README's layout names paths that do not exist: {missing}"
+    modules = sorted(p.relative_to(root).as_posix() for p in (root / "src/crnn").glob("*.py*"))
+    absent = [m for m in modules if m not in paths and not m.endswith("__init__.py")]
+    assert not absent, f"README's layout does not name {absent}"
