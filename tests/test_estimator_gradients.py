@@ -185,3 +185,19 @@ def test_clip_by_global_norm():
     many = np.random.default_rng(0).normal(size=10_001).astype(np.float32)
     expected = np.linalg.norm(many.astype(np.float64))
     assert clip_by_global_norm(many, None) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("Optimizer", [SGD, Adam])
+def test_the_plateau_rule_divides_the_learning_rate_by_5_down_to_1e_6(Optimizer, capsys):
+    # As scikit-learn's _stochastic_optimizers.py trigger_stopping: the loop only asks.
+    assert Optimizer(np.ones(2), 1e-3).trigger_stopping("Plateau.", verbose=False)
+    optimizer = Optimizer(np.ones(2), 1e-3, schedule="adaptive")
+    rates = []
+    while not optimizer.trigger_stopping("Plateau.", verbose=True):
+        rates.append(optimizer.learning_rate)
+    np.testing.assert_allclose(rates, [2e-4, 4e-5, 8e-6, 1.6e-6])
+    assert optimizer.learning_rate == pytest.approx(1.6e-6)
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[0] == "Plateau. Setting learning rate to 0.0002." and out[-1] == "Plateau. Stopping."
+    )

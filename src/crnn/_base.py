@@ -192,24 +192,19 @@ class BaseRNN(BaseEstimator, ABC):
         return np.dtype(self.dtype) if reset else self.params_.dtype
 
     def _validate_inputs(self, X, pattern, reset):
-        """``(x, lengths)``: sequences ``(N, T, F)`` and lengths, or vectors ``(N, F)`` and None.
-
-        ``pattern`` is a pattern object, or "auto" (sequences).
-        """
-        dtype = self._compute_dtype(reset)
-        if pattern == "auto":
-            pattern = get_pattern("seq2seq")
-        x, lengths = pattern.check_inputs(X, dtype)
+        """``(x, lengths)`` as ``pattern`` reads X: sequences ``(N, T, F)`` and lengths, or
+        vectors ``(N, F)`` and None."""
+        x, lengths = pattern.check_inputs(X, self._compute_dtype(reset))
         self._check_n_features(x.shape[-1], reset)
         return x, lengths
 
     def _validate_data(self, X, y, sample_weight, reset, classes=None):
         """Validate training data; returns the pattern's name and the :class:`TrainingData`."""
-        pattern = self.pattern if reset else self.pattern_
-        if pattern != "auto":
-            pattern = get_pattern(pattern)
+        name = self.pattern if reset else self.pattern_
+        # "auto" reads sequences: vec2seq, whose X holds vectors, is never inferred.
+        pattern = get_pattern("seq2seq" if name == "auto" else name)
         x, x_lengths = self._validate_inputs(X, pattern, reset)
-        if pattern == "auto":
+        if name == "auto":
             pattern = get_pattern(infer_pattern(y, x_lengths))
         n = len(x) if x_lengths is None else len(x_lengths)
         sample_weight = _check_sample_weight(
@@ -282,6 +277,7 @@ class BaseRNN(BaseEstimator, ABC):
             self._check_fitted_network(network)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
+        self._optimizer.schedule = self.learning_rate  # may change between partial_fit calls
         trainer = Trainer(self, network, effective_n_jobs(self.n_jobs))  # joblib: ~20 us
         if incremental:
             with serial_blas():
@@ -333,20 +329,9 @@ class BaseRNN(BaseEstimator, ABC):
     def _make_optimizer(self):
         if self.solver == "sgd":
             return SGD(
-                self.params_,
-                self.learning_rate_init,
-                self.momentum,
-                self.nesterovs_momentum,
-                schedule=self.learning_rate,
+                self.params_, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )
-        return Adam(
-            self.params_,
-            self.learning_rate_init,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
-            schedule=self.learning_rate,
-        )
+        return Adam(self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _loss_grad(self, network, params, grad, batch, batch_weight, n_threads=1):
         """The minibatch loss; fills ``grad`` unless the loss is not finite. ``n_threads``
