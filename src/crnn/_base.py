@@ -231,8 +231,8 @@ class BaseRNN(BaseEstimator, ABC):
 
         Parameters
         ----------
-        X : array-like of shape (n_sequences, n_steps, n_features) or \\
-                (n_sequences, n_steps), or list of array-like of shape \\
+        X : array-like of shape (n_sequences, n_steps, n_features) or \
+                (n_sequences, n_steps), or list of array-like of shape \
                 (n_steps_i, n_features)
             The input sequences, in any form the class docstring describes; for
             ``pattern="vec2seq"``, vectors of shape ``(n_sequences, n_features)``.

@@ -175,10 +175,10 @@ class RNNForecaster(BaseEstimator):
         The fitted network. It reads standardized windows of shape
         ``(n_windows, window, n_series_)`` and predicts ``horizon * n_series_``
         standardized values per window.
-    mean_ : ndarray of shape (n_series_,)
+    mean_ : ndarray of shape (n_series,)
         The mean of each column over the training series (zeros if
         ``scale=False``).
-    scale_ : ndarray of shape (n_series_,)
+    scale_ : ndarray of shape (n_series,)
         The standard deviation of each column over the training series (1 for
         a constant column; ones if ``scale=False``).
     n_series_ : int
