@@ -31,6 +31,7 @@ default_role = "obj"  # `name` links to the Python object of that name
 autosummary_generate = True
 autosummary_ignore_module_all = False  # a module page lists its __all__
 autodoc_typehints = "none"
+autodoc_preserve_defaults = True  # signatures show defaults as written (np.float64)
 # numpydoc renders the sections; autosummary already lists the members of a class.
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -47,6 +48,7 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "min_reported_time": 1,
+    "capture_repr": (),  # print only what the examples print, not their last expression
 }
 
 html_theme = "pydata_sphinx_theme"
@@ -60,7 +62,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
-html_sidebars = {"index": []}
+# No section navigation on the landing page and the example pages: the examples' code
+# (99 columns) needs the width; the gallery's index and previous/next links navigate.
+html_sidebars = {"index": [], "auto_examples/plot_*": []}
 html_static_path = []
 html_show_sourcelink = True
 

@@ -46,7 +46,7 @@ print("first test sequence:", symbols[1200], "-> predicted", predicted[0])
 # marked. A confident decoder puts nearly all its probability on one symbol per step.
 
 picks = [1200 + int(np.flatnonzero(lengths[test] == n)[0]) for n in (3, 4, 5, 6)]
-fig, axes = plt.subplots(len(picks), 2, figsize=(7, 7), gridspec_kw={"wspace": 0.3})
+fig, axes = plt.subplots(len(picks), 2, figsize=(7, 7), layout="constrained")
 for row, i in zip(axes, picks):
     n = lengths[i]
     row[0].imshow(X[i].T, cmap="Greys", vmin=0, vmax=1, aspect="auto")
@@ -61,5 +61,4 @@ axes[0, 0].set_title("input (one-hot)")
 axes[0, 1].set_title("decoder: P(symbol) per step")
 axes[-1, 0].set_xlabel("input step")
 axes[-1, 1].set_xlabel("output step")
-axes[0, 1].legend(loc="lower right", fontsize=7)
-fig.tight_layout()
+fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside lower center", fontsize=8)

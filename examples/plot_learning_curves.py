@@ -43,7 +43,7 @@ best = int(np.argmin(clf.validation_loss_curve_))
 print(f"{clf.n_iter_} epochs, best epoch {best + 1}, "
       f"test accuracy {clf.score(X_test, y_test):.3f}")
 
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(7, 4.4))
 epochs = np.arange(1, clf.n_iter_ + 1)
 ax.plot(epochs, clf.loss_curve_, label="training loss")
 ax.plot(epochs, clf.validation_loss_curve_, label="validation loss")
@@ -56,7 +56,8 @@ score_ax.plot(epochs, clf.validation_scores_, "C2--", label="validation accuracy
 score_ax.set_ylabel("accuracy")
 lines = ax.get_legend_handles_labels()
 score_lines = score_ax.get_legend_handles_labels()
-ax.legend(lines[0] + score_lines[0], lines[1] + score_lines[1], loc="center right")
+ax.legend(lines[0] + score_lines[0], lines[1] + score_lines[1], loc="upper center",
+          bbox_to_anchor=(0.5, -0.15), ncol=4, fontsize=8)
 ax.set_title("GRU, 32 units, on the digits read row by row")
 fig.tight_layout()
 
