@@ -65,7 +65,8 @@ html_theme_options = {
 # No section navigation on the landing page and the example pages: the examples' code
 # (99 columns) needs the width; the gallery's index and previous/next links navigate.
 html_sidebars = {"index": [], "auto_examples/plot_*": []}
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["crnn.css"]
 html_show_sourcelink = True
 
 
