@@ -1,0 +1,76 @@
+"""The documentation: its code runs as written, the gallery's examples compile, and (with
+Sphinx installed) the site builds offline with warnings as errors and the gallery executed."""
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS, EXAMPLES = ROOT / "docs", ROOT / "examples"
+PAGES = sorted(DOCS.glob("*.rst")) + sorted(DOCS.glob("user_guide/*.rst"))
+SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
+
+pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ not found next to tests/")
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_example_compiles_with_a_title(path):
+    source = path.read_text()
+    docstring = ast.get_docstring(ast.parse(source)) or ""
+    # sphinx-gallery takes the page title from the docstring: a title between two rules.
+    assert re.match(r"=+\n[^\n]+\n=+\n", docstring), f"{path.name} has no titled docstring"
+    compile(source, str(path), "exec")
+
+
+def _python_blocks(page):
+    """The ``.. code-block:: python`` blocks of an rst page, dedented."""
+    blocks = re.findall(r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text(), re.M)
+    return [re.sub(r"^   ", "", block, flags=re.M) for block in blocks]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)],
+                         ids=lambda p: str(p.relative_to(DOCS)))
+def test_page_code_runs(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that save files write here
+    namespace = {"__name__": "__docs__"}  # shared: later blocks of a page use earlier ones
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short example fits stop before convergence
+        for i, code in enumerate(_python_blocks(page)):
+            try:
+                exec(compile(code, f"{page.name} python block {i}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(f"{page.name} python block {i} failed:\n{code}") from exc
+
+
+def test_docs_build_offline(tmp_path):
+    for module in ("sphinx", "numpydoc", "pydata_sphinx_theme", "sphinx_gallery", "matplotlib"):
+        pytest.importorskip(module, reason='building the docs needs pip install ".[docs]"')
+    # Build a copy, so that the generated pages and the executed gallery stay out of the tree.
+    for part in ("docs", "examples", "include", "bench/results"):
+        shutil.copytree(ROOT / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("_build", "generated", "auto_examples"))
+    out = tmp_path / "html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         str(tmp_path / "docs"), str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for script in SCRIPTS:  # every example ran and drew its figures
+        assert list((out / "_images").glob(f"sphx_glr_{script.stem}_0*.png")), script.name
+    # Nothing a page needs to render comes from the network: no remote scripts,
+    # stylesheets or fonts (plain links to other sites are fine).
+    remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(?:https?:)?//", re.I)
+    remote_css = re.compile(r"url\(\s*['\"]?(?:https?:)?//|@import\s+['\"]?(?:https?:)?//", re.I)
+    for page in out.rglob("*.html"):
+        match = remote.search(page.read_text(encoding="utf-8"))
+        assert match is None, f"{page.relative_to(out)} loads {match.group(0)!r}"
+    for sheet in out.rglob("*.css"):
+        match = remote_css.search(sheet.read_text(encoding="utf-8", errors="replace"))
+        assert match is None, f"{sheet.relative_to(out)} loads {match.group(0)!r}"
