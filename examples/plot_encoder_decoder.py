@@ -30,12 +30,19 @@ train, test = slice(0, 1200), slice(1200, None)
 
 # 25 epochs keep the example fast; the loss is still falling slowly when they end.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
-clf = RNNClassifier(pattern="encdec", hidden_layer_sizes=(48,), learning_rate_init=1e-2,
-                    max_iter=25, random_state=0).fit(X[train], y[train])
+clf = RNNClassifier(
+    pattern="encdec",
+    hidden_layer_sizes=(48,),
+    learning_rate_init=1e-2,
+    max_iter=25,
+    random_state=0,
+).fit(X[train], y[train])
 predicted = clf.predict(X[test], n_steps_out=lengths[test])  # a list: one array per sequence
 proba = clf.predict_proba(X[test], n_steps_out=lengths[test])
-print(f"per-step accuracy on new sequences {clf.score(X[test], y[test]):.3f}; "
-      f"exactly reversed: {np.mean([np.array_equal(p, t) for p, t in zip(predicted, y[test])]):.3f}")
+print(
+    f"per-step accuracy on new sequences {clf.score(X[test], y[test]):.3f}; "
+    f"exactly reversed: {np.mean([np.array_equal(p, t) for p, t in zip(predicted, y[test])]):.3f}"
+)
 print("first test sequence:", symbols[1200], "-> predicted", predicted[0])
 
 # %%

@@ -45,7 +45,7 @@ print(f"trained on {forecaster.n_windows_} windows of {window} days")
 # histories returns one 7-day forecast per history. The baseline repeats the last observed
 # day ("tomorrow is like today"), which is hard to beat a few days ahead.
 
-histories, truth = make_windows(temp_max[n_train - window:], window=window, horizon=horizon)
+histories, truth = make_windows(temp_max[n_train - window :], window=window, horizon=horizon)
 histories, truth = histories[::horizon], truth[::horizon]
 forecast = forecaster.predict(histories)  # (n_weeks, 7)
 persistence = np.repeat(histories[:, -1:], horizon, axis=1)
@@ -55,16 +55,23 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-print(f"{len(forecast)} weeks of 2015; RMSE over the 7 days ahead: "
-      f"forecaster {rmse(forecast, truth):.2f} °C, last day repeated "
-      f"{rmse(persistence, truth):.2f} °C")
+print(
+    f"{len(forecast)} weeks of 2015; RMSE over the 7 days ahead: "
+    f"forecaster {rmse(forecast, truth):.2f} °C, last day repeated "
+    f"{rmse(persistence, truth):.2f} °C"
+)
 
-days = dates[n_train:n_train + forecast.size]
+days = dates[n_train : n_train + forecast.size]
 fig, ax = plt.subplots(figsize=(9, 3.8))
 ax.plot(days, truth.ravel(), color="0.3", lw=1, label="observed")
 for week, start in enumerate(range(0, forecast.size, horizon)):
-    ax.plot(days[start:start + horizon], forecast[week], color="C1", lw=1.5,
-            label="forecast 7 days ahead" if week == 0 else None)
+    ax.plot(
+        days[start : start + horizon],
+        forecast[week],
+        color="C1",
+        lw=1.5,
+        label="forecast 7 days ahead" if week == 0 else None,
+    )
 ax.set_ylabel("daily maximum (°C)")
 ax.set_title("Seattle 2015, each week forecast from the 28 days before it")
 ax.legend(loc="upper left")
@@ -86,8 +93,13 @@ ahead = slice(n_train, n_train + steps)
 ax.plot(dates[past], temp_max[past], color="0.3", lw=1, label="history (end of 2014)")
 ax.plot(dates[ahead], temp_max[ahead], color="0.3", lw=1, ls="--", label="observed")
 ax.plot(dates[ahead], recursive, color="C1", lw=1.5, label="forecast")
-ax.axvspan(dates[n_train - window], dates[n_train - 1], color="C0", alpha=0.1,
-           label=f"the window read ({window} days)")
+ax.axvspan(
+    dates[n_train - window],
+    dates[n_train - 1],
+    color="C0",
+    alpha=0.1,
+    label=f"the window read ({window} days)",
+)
 for block in range(1, steps // horizon):
     ax.axvline(dates[n_train + block * horizon], color="C1", lw=0.6, ls=":")
 ax.set_ylabel("daily maximum (°C)")

@@ -35,13 +35,21 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 # loss has not improved for ``n_iter_no_change`` epochs, and the weights of the best epoch
 # are kept.
 
-clf = RNNClassifier(cell="gru", hidden_layer_sizes=(32,), learning_rate_init=5e-3,
-                    max_iter=60, early_stopping=True, validation_fraction=0.2,
-                    n_iter_no_change=8, random_state=0)
+clf = RNNClassifier(
+    cell="gru",
+    hidden_layer_sizes=(32,),
+    learning_rate_init=5e-3,
+    max_iter=60,
+    early_stopping=True,
+    validation_fraction=0.2,
+    n_iter_no_change=8,
+    random_state=0,
+)
 clf.fit(X_train, y_train)
 best = int(np.argmin(clf.validation_loss_curve_))
-print(f"{clf.n_iter_} epochs, best epoch {best + 1}, "
-      f"test accuracy {clf.score(X_test, y_test):.3f}")
+print(
+    f"{clf.n_iter_} epochs, best epoch {best + 1}, test accuracy {clf.score(X_test, y_test):.3f}"
+)
 
 fig, ax = plt.subplots(figsize=(7, 4.4))
 epochs = np.arange(1, clf.n_iter_ + 1)
@@ -56,8 +64,14 @@ score_ax.plot(epochs, clf.validation_scores_, "C2--", label="validation accuracy
 score_ax.set_ylabel("accuracy")
 lines = ax.get_legend_handles_labels()
 score_lines = score_ax.get_legend_handles_labels()
-ax.legend(lines[0] + score_lines[0], lines[1] + score_lines[1], loc="upper center",
-          bbox_to_anchor=(0.5, -0.15), ncol=4, fontsize=8)
+ax.legend(
+    lines[0] + score_lines[0],
+    lines[1] + score_lines[1],
+    loc="upper center",
+    bbox_to_anchor=(0.5, -0.15),
+    ncol=4,
+    fontsize=8,
+)
 ax.set_title("GRU, 32 units, on the digits read row by row")
 fig.tight_layout()
 
@@ -73,7 +87,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)  # 15 epochs stop before convergence
     train_scores, valid_scores = validation_curve(
         RNNClassifier(cell="gru", learning_rate_init=5e-3, max_iter=15, random_state=0),
-        X_train, y_train, param_name="hidden_layer_sizes", param_range=sizes, cv=3,
+        X_train,
+        y_train,
+        param_name="hidden_layer_sizes",
+        param_range=sizes,
+        cv=3,
     )
 
 fig, ax = plt.subplots(figsize=(7, 4))

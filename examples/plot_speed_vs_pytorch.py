@@ -23,8 +23,10 @@ examples = Path(__file__).parent if "__file__" in globals() else Path.cwd()
 results = examples.resolve().parent / "bench" / "results" / "full.json"
 bench = json.loads(results.read_text())
 run = next(r for r in bench["runs"] if r["threads"] == 1)
-print(f"run of {bench['date']} at commit {bench['git']}: {bench['machine']['cpu']}, "
-      f"{bench['machine']['cpu_count']} CPUs, {run['crnn_mode']}")
+print(
+    f"run of {bench['date']} at commit {bench['git']}: {bench['machine']['cpu']}, "
+    f"{bench['machine']['cpu_count']} CPUs, {run['crnn_mode']}"
+)
 print("versions:", ", ".join(f"{k} {v}" for k, v in run["versions"].items()))
 
 
@@ -53,8 +55,16 @@ for i, cell in enumerate(cells):
         x = j + (i - 1) * width
         ax.bar(x, mean, width, color=f"C{i}", label=cell.upper() if j == 0 else None)
         ax.plot(np.full(len(ratios), x), ratios, "k.", alpha=0.4, ms=4)
-        ax.text(x, 0.15, f"{mean:.1f}x", ha="center", va="bottom", fontsize=8,
-                color="white", fontweight="bold")
+        ax.text(
+            x,
+            0.15,
+            f"{mean:.1f}x",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
+        )
 ax.axhline(1, color="k", lw=0.8)
 ax.set_xticks(range(len(hidden)), [f"hidden size {H}" for H in hidden])
 ax.set_ylabel("speedup over PyTorch (x)")
@@ -74,8 +84,9 @@ fig, axes = plt.subplots(1, len(cells), figsize=(9, 3.4), sharey=True)
 for ax, cell in zip(axes, cells):
     for k, (impl, label) in enumerate([("crnn", "crnn Stream"), ("torch", "PyTorch")]):
         us = [1e6 * median(stream[cell, H]["times"][impl]) for H in hidden]
-        bars = ax.bar(np.arange(len(hidden)) + (k - 0.5) * 0.4, us, 0.4, color=f"C{k + 3}",
-                      label=label)
+        bars = ax.bar(
+            np.arange(len(hidden)) + (k - 0.5) * 0.4, us, 0.4, color=f"C{k + 3}", label=label
+        )
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(hidden)), [str(H) for H in hidden])
@@ -86,8 +97,11 @@ axes[0].legend(loc="upper left", fontsize=8)
 fig.tight_layout()
 
 for cell in cells:
-    print(cell, "stream speedup at hidden 32/128/512:",
-          " / ".join(f"{speedup(stream[cell, H]):.1f}x" for H in hidden))
+    print(
+        cell,
+        "stream speedup at hidden 32/128/512:",
+        " / ".join(f"{speedup(stream[cell, H]):.1f}x" for H in hidden),
+    )
 
 # %%
 # ``fit()`` against a PyTorch training loop
@@ -97,8 +111,12 @@ for cell in cells:
 # penalty, clipping and early stopping off): epochs per second.
 
 for r in (r for r in run["records"] if r["bench"] == "fit"):
-    print(f"{r['N']} sequences of {r['T']} steps, {r['I']} features, hidden size {r['H']}, "
-          f"batch {r['B']}, {r['epochs']} epochs")
+    print(
+        f"{r['N']} sequences of {r['T']} steps, {r['I']} features, hidden size {r['H']}, "
+        f"batch {r['B']}, {r['epochs']} epochs"
+    )
     rate = {impl: r["epochs"] / median(t) for impl, t in r["times"].items()}
-    print(f"{r['cell']}: crnn {rate['crnn']:.1f} epochs/s, PyTorch {rate['torch']:.1f} "
-          f"epochs/s, {rate['crnn'] / rate['torch']:.1f}x")
+    print(
+        f"{r['cell']}: crnn {rate['crnn']:.1f} epochs/s, PyTorch {rate['torch']:.1f} "
+        f"epochs/s, {rate['crnn'] / rate['torch']:.1f}x"
+    )

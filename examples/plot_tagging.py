@@ -39,11 +39,19 @@ X_test, y_test = make_sequences(100)
 
 # 25 epochs keep the example fast; the loss is still falling slowly when they end.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
-clf = RNNClassifier(cell="gru", hidden_layer_sizes=(24,), bidirectional=True,
-                    learning_rate_init=1e-2, max_iter=25, random_state=0).fit(X, y)
+clf = RNNClassifier(
+    cell="gru",
+    hidden_layer_sizes=(24,),
+    bidirectional=True,
+    learning_rate_init=1e-2,
+    max_iter=25,
+    random_state=0,
+).fit(X, y)
 proba = clf.predict_proba(X_test)
-print(f"pattern {clf.pattern_!r}; predict_proba shape {proba.shape}; "
-      f"per-step accuracy on new sequences {clf.score(X_test, y_test):.3f}")
+print(
+    f"pattern {clf.pattern_!r}; predict_proba shape {proba.shape}; "
+    f"per-step accuracy on new sequences {clf.score(X_test, y_test):.3f}"
+)
 
 # %%
 # Three new sequences: the signal, with the fast rhythm shaded, and the predicted
@@ -52,11 +60,20 @@ print(f"pattern {clf.pattern_!r}; predict_proba shape {proba.shape}; "
 fig, axes = plt.subplots(3, 1, figsize=(9, 6), sharex=True)
 steps = np.arange(n_steps)
 for ax, i in zip(axes, range(3)):
-    ax.fill_between(steps, -1.6, 1.6, where=y_test[i] == 1, step="mid", color="C1",
-                    alpha=0.15, label="fast rhythm (truth)")
+    ax.fill_between(
+        steps,
+        -1.6,
+        1.6,
+        where=y_test[i] == 1,
+        step="mid",
+        color="C1",
+        alpha=0.15,
+        label="fast rhythm (truth)",
+    )
     ax.plot(steps, X_test[i], color="0.3", lw=1, label="signal")
-    ax.plot(steps, 3.2 * proba[i, :, 1] - 1.6, color="C0", lw=1.5,
-            label="predicted P(fast), 0 to 1")
+    ax.plot(
+        steps, 3.2 * proba[i, :, 1] - 1.6, color="C0", lw=1.5, label="predicted P(fast), 0 to 1"
+    )
     ax.set_ylim(-1.7, 1.7)
     ax.set_yticks([])
 axes[0].legend(loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 1.35))

@@ -30,12 +30,15 @@ def test_example_compiles_with_a_title(path):
 
 def _python_blocks(page):
     """The ``.. code-block:: python`` blocks of an rst page, dedented."""
-    blocks = re.findall(r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text(), re.M)
-    return [re.sub(r"^   ", "", block, flags=re.M) for block in blocks]
+    blocks = re.findall(
+        r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text(), re.MULTILINE
+    )
+    return [re.sub(r"^   ", "", block, flags=re.MULTILINE) for block in blocks]
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)],
-                         ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: str(p.relative_to(DOCS))
+)
 def test_page_code_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that save files write here
     namespace = {"__name__": "__docs__"}  # shared: later blocks of a page use earlier ones
@@ -53,21 +56,41 @@ def test_docs_build_offline(tmp_path):
         pytest.importorskip(module, reason='building the docs needs pip install ".[docs]"')
     # Build a copy, so that the generated pages and the executed gallery stay out of the tree.
     for part in ("docs", "examples", "include", "bench/results"):
-        shutil.copytree(ROOT / part, tmp_path / part,
-                        ignore=shutil.ignore_patterns("_build", "generated", "auto_examples"))
+        shutil.copytree(
+            ROOT / part,
+            tmp_path / part,
+            ignore=shutil.ignore_patterns("_build", "generated", "auto_examples"),
+        )
     out = tmp_path / "html"
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         str(tmp_path / "docs"), str(out)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(tmp_path / "docs"),
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     for script in SCRIPTS:  # every example ran and drew its figures
         assert list((out / "_images").glob(f"sphx_glr_{script.stem}_0*.png")), script.name
     # Nothing a page needs to render comes from the network: no remote scripts,
     # stylesheets or fonts (plain links to other sites are fine).
-    remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(?:https?:)?//", re.I)
-    remote_css = re.compile(r"url\(\s*['\"]?(?:https?:)?//|@import\s+['\"]?(?:https?:)?//", re.I)
+    remote = re.compile(
+        r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(?:https?:)?//", re.IGNORECASE
+    )
+    remote_css = re.compile(
+        r"url\(\s*['\"]?(?:https?:)?//|@import\s+['\"]?(?:https?:)?//", re.IGNORECASE
+    )
     for page in out.rglob("*.html"):
         match = remote.search(page.read_text(encoding="utf-8"))
         assert match is None, f"{page.relative_to(out)} loads {match.group(0)!r}"
