@@ -1,5 +1,6 @@
-"""The documentation: its code runs as written, the gallery's examples compile, and (with
-Sphinx installed) the site builds offline with warnings as errors and the gallery executed."""
+"""The documentation: its code runs as written and shows what it says it shows, the gallery's
+examples compile, and (with Sphinx installed) the site builds offline with warnings as errors
+and the gallery executed."""
 
 import ast
 import re
@@ -9,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,30 @@ def _python_blocks(page):
     return [re.sub(r"^   ", "", block, flags=re.MULTILINE) for block in blocks]
 
 
+def _shown_value(line):
+    """The value a ``# comment`` shows after an expression (``# True``, ``# (200, 10): ...``),
+    if it is a Python literal; else None."""
+    comment = line.partition("#")[2].strip()
+    try:
+        return (ast.literal_eval(comment.split(":")[0].strip()),)
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _run_block(code, name, namespace):
+    """Run a block statement by statement; an expression followed by a literal in a comment
+    must have that value."""
+    lines = code.splitlines()
+    for node in ast.parse(code).body:
+        exec(compile(ast.Module([node], []), name, "exec"), namespace)
+        shown = _shown_value(lines[node.end_lineno - 1]) if isinstance(node, ast.Expr) else None
+        if shown is not None:
+            value = eval(compile(ast.Expression(node.value), name, "eval"), namespace)
+            assert np.array_equal(value, shown[0]), (
+                f"{name}, line {node.end_lineno}: shows {shown[0]!r}, got {value!r}"
+            )
+
+
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: str(p.relative_to(DOCS))
 )
@@ -46,7 +72,7 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
         warnings.simplefilter("ignore")  # short example fits stop before convergence
         for i, code in enumerate(_python_blocks(page)):
             try:
-                exec(compile(code, f"{page.name} python block {i}", "exec"), namespace)
+                _run_block(code, f"{page.name} python block {i}", namespace)
             except Exception as exc:
                 raise AssertionError(f"{page.name} python block {i} failed:\n{code}") from exc
 
