@@ -81,6 +81,11 @@ class RNNLayout:
         Run every layer forward and backward in time and concatenate the two outputs.
     nonlinearity : {"tanh", "relu"}, default="tanh"
         Activation of the vanilla ``"rnn"`` cell (ignored by the gated cells).
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the flat parameter array (see ``init_params`` and ``views``).
     """
 
     def __init__(self, cell, input_size, hidden_sizes, bidirectional=False, nonlinearity="tanh"):
