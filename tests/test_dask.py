@@ -260,3 +260,102 @@ def test_import_crnn_does_not_import_dask_and_crnn_dask_says_what_to_install():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert 'pip install "crnn[dask]"' in out
+
+
+# ----------------------------------------------------------------------------- out of core
+
+
+class _CountingArray:
+    """A chunked array (as zarr and h5py present them) that records every read."""
+
+    def __init__(self, data, chunk):
+        self.data, self.chunks = data, (chunk, *data.shape[1:])
+        self.shape, self.ndim, self.dtype = data.shape, data.ndim, data.dtype
+        self.reads = []
+
+    def __getitem__(self, key):
+        self.reads.append((key.start, key.stop))
+        return self.data[key]
+
+
+def _same_fit(make, X, chunked, y):
+    a, b = _fitted(make(), X, y), _fitted(make(), chunked, y)
+    np.testing.assert_array_equal(a.params_, b.params_)
+    return a, b
+
+
+def test_fit_and_predict_read_a_chunked_array_one_chunk_at_a_time():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6, 3))
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    counting = _CountingArray(X, chunk=50)
+
+    def make(**kw):
+        return RNNClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0, **kw)
+
+    clf = _fitted(make(), counting, y)
+    reads = counting.reads
+    assert reads[:6] == [(s, s + 50) for s in range(0, 300, 50)]  # the validation pass
+    assert all((stop - start, start % 50) == (50, 0) for start, stop in reads)  # whole chunks
+    # Each epoch reads every chunk once (the last of an epoch may be kept for the next).
+    training = reads[6:]
+    assert 11 <= len(training) <= 12 and set(training) == set(reads[:6])
+    assert training != sorted(training)  # in a shuffled order
+    counting.reads.clear()
+    np.testing.assert_array_equal(clf.predict(counting), clf.predict(X))
+    assert len(counting.reads) == 6
+    # Without shuffling the minibatches are those of the in-memory array: the same fit.
+    _same_fit(lambda: make(shuffle=False), X, _CountingArray(X, chunk=50), y)
+    a, b = make(shuffle=False), make(shuffle=False)
+    a.partial_fit(X, y, classes=[0, 1])
+    b.partial_fit(_CountingArray(X, chunk=64), y, classes=[0, 1])
+    np.testing.assert_array_equal(a.params_, b.params_)
+
+
+def test_fit_and_predict_take_zarr_and_dask_arrays(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="this test reads a zarr array")
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(200, 5, 2))
+    X[::4, 3:] = np.nan  # NaN-padded sequences, as in-memory arrays hold them
+    y = np.nan_to_num(X).sum(axis=(1, 2))
+    z = zarr.create_array(
+        str(tmp_path / "X.zarr"), shape=X.shape, chunks=(64, 5, 2), dtype="float64"
+    )
+    z[:] = X
+
+    def make():
+        return RNNRegressor(hidden_layer_sizes=(8,), max_iter=2, shuffle=False, random_state=0)
+
+    reg, from_zarr = _same_fit(make, X, z, y)
+    np.testing.assert_allclose(from_zarr.predict(z), reg.predict(X), rtol=1e-5, atol=1e-6)
+    dX = da.from_array(X, chunks=(50, 5, 2))
+    with dask.config.set(scheduler="synchronous"):
+        _, from_dask = _same_fit(make, X, dX, y)
+        lazy = from_dask.predict(dX)  # a dask array in, a dask array out
+    assert isinstance(lazy, da.Array) and lazy.chunks == ((50, 50, 50, 50),)
+    np.testing.assert_allclose(
+        lazy.compute(scheduler="synchronous"), reg.predict(X), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="early_stopping"):
+        RNNRegressor(early_stopping=True).fit(z, y)
+
+
+def test_fit_on_a_lazy_dask_array_holds_a_fraction_of_it():
+    """One epoch and a prediction over a lazily generated 100 MB array: tracemalloc's peak
+    stays below a fifth of it (its chunks are 4 MB)."""
+    import tracemalloc
+
+    n, steps, features = 12_500, 50, 20  # 100 MB of float64, generated chunk by chunk
+    dX = da.random.default_rng(0).random((n, steps, features), chunks=(500, steps, features))
+    y = np.arange(n) % 2
+    clf = RNNClassifier(hidden_layer_sizes=(4,), max_iter=1, batch_size=100, random_state=0)
+    with dask.config.set(scheduler="synchronous"):
+        tracemalloc.start()
+        try:
+            _fitted(clf, dX, y)
+            labels = np.asarray(clf.predict(dX))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert labels.shape == (n,)
+    assert peak < dX.nbytes / 5, f"peak {peak / 1e6:.1f} MB for {dX.nbytes / 1e6:.0f} MB"

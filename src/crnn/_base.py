@@ -13,6 +13,7 @@
 - :mod:`crnn._parallel`: the one-BLAS-thread guard.
 """
 
+import itertools
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
@@ -23,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from ._chunked import ChunkedSequences, ChunkedTrainingData, chunk_bounds, is_chunked
 from ._data import TrainingData, pad_targets, unpad
 from ._heads import init_dense
 from ._optim import SGD, Adam
@@ -203,7 +205,14 @@ class BaseRNN(BaseEstimator, ABC):
         name = self.pattern if reset else self.pattern_
         # "auto" reads sequences: vec2seq, whose X holds vectors, is never inferred.
         pattern = get_pattern("seq2seq" if name == "auto" else name)
-        x, x_lengths = self._validate_inputs(X, pattern, reset)
+        if is_chunked(y) or hasattr(y, "__dask_graph__"):
+            y = np.asarray(y)  # targets are read whole: they are smaller than X
+        if is_chunked(X) and not pattern.vector_input:  # read by chunks (crnn._chunked)
+            x = ChunkedSequences(X, self._compute_dtype(reset))
+            x_lengths = x.lengths
+            self._check_n_features(x.shape[-1], reset)
+        else:
+            x, x_lengths = self._validate_inputs(X, pattern, reset)
         if name == "auto":
             pattern = get_pattern(infer_pattern(y, x_lengths))
         n = len(x) if x_lengths is None else len(x_lengths)
@@ -221,7 +230,8 @@ class BaseRNN(BaseEstimator, ABC):
                 "The sample weights sum to zero: at least one sequence needs a positive weight."
             )
         weights = weights.astype(x.dtype, copy=False)
-        return pattern.name, TrainingData(x, x_lengths, y, y_lengths, weights)
+        data = ChunkedTrainingData if isinstance(x, ChunkedSequences) else TrainingData
+        return pattern.name, data(x, x_lengths, y, y_lengths, weights)
 
     # ----------------------------------------------------------------- fitting
 
@@ -284,6 +294,12 @@ class BaseRNN(BaseEstimator, ABC):
                 trainer.run(data, None, epochs=1, incremental=True)
             return self
         train, validation = data, None
+        if self.early_stopping and isinstance(data, ChunkedTrainingData):
+            raise ValueError(
+                "early_stopping=True is not supported for chunked arrays (dask, zarr): the "
+                "validation split would be read into memory. Fit with early_stopping=False, "
+                "or call partial_fit per epoch and score a validation set yourself."
+            )
         if self.early_stopping:
             train, validation = split_validation(self, data)
         self.n_iter_ = 0
@@ -414,6 +430,27 @@ class BaseRNN(BaseEstimator, ABC):
         with serial_blas():
             out, final = self._outputs(network, x, lengths, out_lengths, state, return_state)
         return out, out_lengths, final
+
+    def _predict_chunks(self, method, X, n_steps_out, initial_state, return_state):
+        """``method`` on a chunked array: lazily for a dask array (a dask array back, see
+        :func:`crnn.dask.predict`), else chunk by chunk into NumPy."""
+        if initial_state is not None or return_state:
+            raise ValueError(
+                "Streaming prediction (initial_state, return_state) needs in-memory arrays, "
+                "not a chunked array."
+            )
+        if hasattr(X, "__dask_graph__"):
+            from .dask import predict  # dask is optional: imported only for dask input
+
+            return predict(self, X, method=method, n_steps_out=n_steps_out)
+        bounds = chunk_bounds(X)
+        parts = [
+            getattr(self, method)(np.asarray(X[start:stop]), n_steps_out=n_steps_out)
+            for start, stop in itertools.pairwise(bounds)
+        ]
+        if all(isinstance(p, np.ndarray) and p.shape[1:] == parts[0].shape[1:] for p in parts):
+            return np.concatenate(parts)
+        return [seq for part in parts for seq in part]  # per-step outputs of varied lengths
 
     def _finish(self, values, out_lengths, state, return_state):
         """Outputs ``(N, ...)`` or time-major per-step ones back to the user's form."""

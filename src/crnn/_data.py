@@ -43,9 +43,10 @@ class TrainingData:
     codes or ``(T_y, N, k)`` values with ``y_lengths``; ``weights`` has the shape of the
     positions (``(N,)`` or ``(T_y, N)``) and is zero at padded steps.
 
-    The training loop needs only ``len(data)``, ``data.weights`` of the whole set and
-    ``data.take(idx, time_major=True)``: another source of minibatches (one reading
-    its sequences chunk by chunk, say) implements those.
+    The training loop needs only ``len(data)``, ``data.weights`` of the whole set,
+    ``data.permutation(rng)`` and ``data.take(idx, time_major=True)``: another source of
+    minibatches implements those (:class:`crnn._chunked.ChunkedTrainingData` reads its
+    sequences chunk by chunk).
     """
 
     def __init__(self, x, x_lengths, y, y_lengths, weights):
@@ -54,6 +55,10 @@ class TrainingData:
 
     def __len__(self):
         return len(self.x_lengths if self.x_lengths is not None else self.y_lengths)
+
+    def permutation(self, rng):
+        """The order of the sequences in a shuffled epoch."""
+        return rng.permutation(len(self))
 
     def take(self, idx, time_major=False):
         """The sequences ``idx``, sorted by decreasing length and trimmed to the longest.

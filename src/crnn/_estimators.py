@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
 from ._base import BaseRNN
+from ._chunked import is_chunked
 from ._heads import LinearHead, SoftmaxHead
 from ._loss import log_softmax, softmax
 
@@ -409,6 +410,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
+        if is_chunked(X):
+            return self._predict_chunks("predict", X, n_steps_out, initial_state, return_state)
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )
@@ -439,6 +442,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
+        if is_chunked(X):
+            return self._predict_chunks("predict_proba", X, n_steps_out, initial_state, return_state)
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )
@@ -473,6 +478,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
+        if is_chunked(X):
+            return self._predict_chunks("predict_log_proba", X, n_steps_out, initial_state, return_state)
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )
@@ -659,6 +666,8 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         state : tuple
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
+        if is_chunked(X):
+            return self._predict_chunks("predict", X, n_steps_out, initial_state, return_state)
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )

@@ -1,8 +1,8 @@
 """The training loop of the estimators: epochs of minibatches until a stopping rule says so.
 
 :class:`Trainer` runs ``fit`` and ``partial_fit``: it draws minibatches from a data
-source (:class:`crnn._data.TrainingData`, or anything with ``__len__``, ``weights`` and
-``take(idx, time_major=True)``), asks the estimator for each one's loss and gradient
+source (:class:`crnn._data.TrainingData`, or anything with ``__len__``, ``weights``,
+``permutation(rng)`` and ``take(idx, time_major=True)``), asks the estimator for each one's loss and gradient
 (``_loss_grad``, which its pattern computes), adds the L2 penalty, clips, and lets the
 optimizer update the flat parameters in place. After each epoch it records the losses,
 evaluates the validation set, and asks the stopping rule; on a plateau the optimizer
@@ -127,7 +127,7 @@ class Trainer:
         est = self.est
         n = len(data)
         batch_size = min(32 if est.batch_size == "auto" else est.batch_size, n)
-        order = est._random_state.permutation(n) if est.shuffle else np.arange(n)
+        order = data.permutation(est._random_state) if est.shuffle else np.arange(n)
         for start in range(0, n, batch_size):
             yield data.take(order[start : start + batch_size], time_major=True)
 
