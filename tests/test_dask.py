@@ -20,12 +20,12 @@ pytest.importorskip("dask.array", reason="crnn.dask needs dask: pip install 'crn
 distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need dask.distributed: pip install 'crnn[dask]'"
 )
-import dask
-import dask.array as da
-import dask.bag as db
-from joblib import parallel_config
+import dask  # noqa: E402
+import dask.array as da  # noqa: E402
+import dask.bag as db  # noqa: E402
+from joblib import parallel_config  # noqa: E402
 
-import crnn.dask
+import crnn.dask  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -359,3 +359,15 @@ def test_fit_on_a_lazy_dask_array_holds_a_fraction_of_it():
             tracemalloc.stop()
     assert labels.shape == (n,)
     assert peak < dX.nbytes / 5, f"peak {peak / 1e6:.1f} MB for {dX.nbytes / 1e6:.0f} MB"
+
+
+def test_crnn_dask_docstrings_run_and_pass_numpydoc():
+    import doctest
+
+    result = doctest.testmod(crnn.dask, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+    validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is not installed")
+    for name in crnn.dask.__all__:
+        errors = validate.validate(f"crnn.dask.{name}")["errors"]
+        errors = [e for e in errors if e[0] not in {"ES01", "SA01", "EX01", "RT02"}]
+        assert not errors, (name, errors)

@@ -36,9 +36,7 @@ def chunk_bounds(X):
     if chunks and isinstance(chunks[0], tuple):  # dask: the size of every block
         sizes = chunks[0]
         if any(np.isnan(s) for s in sizes):
-            raise ValueError(
-                "X has chunks of unknown size; call X.compute_chunk_sizes() first."
-            )
+            raise ValueError("X has chunks of unknown size; call X.compute_chunk_sizes() first.")
         return np.cumsum([0, *sizes]).astype(np.intp)
     step = chunks[0] if chunks else max(1, _DEFAULT_CHUNK_VALUES // max(1, np.prod(X.shape[1:])))
     return np.append(np.arange(0, n, step), n).astype(np.intp)
@@ -83,8 +81,10 @@ class ChunkedSequences:
 
     def permutation(self, rng):
         """An epoch's order: the chunks shuffled, and the sequences within each chunk."""
-        order = [rng.permutation(np.arange(self.bounds[c], self.bounds[c + 1]))
-                 for c in rng.permutation(len(self.bounds) - 1)]
+        order = [
+            rng.permutation(np.arange(self.bounds[c], self.bounds[c + 1]))
+            for c in rng.permutation(len(self.bounds) - 1)
+        ]
         return np.concatenate(order)
 
     def rows(self, idx):

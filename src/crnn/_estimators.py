@@ -226,6 +226,12 @@ _PATTERNS = """
     predictions come back as an array ``(n_sequences, n_steps, ...)`` when all
     sequences have the same length, else as a list of arrays.
 
+    Data larger than memory: a 3D dask array, zarr array or HDF5 dataset is
+    read one chunk of sequences (a block of the first axis) at a time by
+    ``fit``, ``partial_fit`` and ``predict``; training visits the chunks, and
+    the sequences within each, in a shuffled order. ``predict`` of a dask
+    array returns a dask array (:func:`crnn.dask.predict`).
+
     Streaming: with a one-way seq2vec or seq2seq model,
     ``predict(X_chunk, initial_state=state, return_state=True)`` carries the
     hidden state from one chunk of a long sequence to the next; feeding a
@@ -443,7 +449,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
         if is_chunked(X):
-            return self._predict_chunks("predict_proba", X, n_steps_out, initial_state, return_state)
+            return self._predict_chunks(
+                "predict_proba", X, n_steps_out, initial_state, return_state
+            )
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )
@@ -479,7 +487,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             Only with ``return_state=True``; pass it as ``initial_state``.
         """
         if is_chunked(X):
-            return self._predict_chunks("predict_log_proba", X, n_steps_out, initial_state, return_state)
+            return self._predict_chunks(
+                "predict_log_proba", X, n_steps_out, initial_state, return_state
+            )
         out, out_lengths, state = self._predict_outputs(
             X, n_steps_out, initial_state, return_state
         )

@@ -2,8 +2,9 @@
 
 :class:`Trainer` runs ``fit`` and ``partial_fit``: it draws minibatches from a data
 source (:class:`crnn._data.TrainingData`, or anything with ``__len__``, ``weights``,
-``permutation(rng)`` and ``take(idx, time_major=True)``), asks the estimator for each one's loss and gradient
-(``_loss_grad``, which its pattern computes), adds the L2 penalty, clips, and lets the
+``permutation(rng)`` and ``take(idx, time_major=True)``, such as
+:class:`crnn._chunked.ChunkedTrainingData`), asks the estimator for each one's loss and
+gradient (``_loss_grad``, which its pattern computes), adds the L2 penalty, clips, and lets the
 optimizer update the flat parameters in place. After each epoch it records the losses,
 evaluates the validation set, and asks the stopping rule; on a plateau the optimizer
 decides (:meth:`crnn._optim.SGD.trigger_stopping`): a smaller learning rate, or a stop.
