@@ -371,3 +371,26 @@ def test_crnn_dask_docstrings_run_and_pass_numpydoc():
         errors = validate.validate(f"crnn.dask.{name}")["errors"]
         errors = [e for e in errors if e[0] not in {"ES01", "SA01", "EX01", "RT02"}]
         assert not errors, (name, errors)
+
+
+def test_dask_ml_wrappers_still_fail_on_3d_arrays_as_crnn_dask_says(digits):
+    """crnn.dask's docstring says dask-ml's wrappers do not handle 3D arrays and names
+    their replacements; if dask-ml starts to handle them, this test says to update it."""
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed")
+    X, y = digits
+    clf = _fitted(RNNClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0), X, y)
+    dX, dy = da.from_array(X, chunks=(600, 8, 8)), da.from_array(y, chunks=600)
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(ValueError, match="features"):
+            wrappers.ParallelPostFit(clf).predict(dX).compute()
+        with pytest.raises(ValueError, match="could not convert"):
+            wrappers.Incremental(RNNClassifier(hidden_layer_sizes=(4,))).fit(
+                dX, dy, classes=np.arange(10)
+            )
+        # The replacements: crnn.dask.predict, and partial_fit reading the chunks itself.
+        np.testing.assert_array_equal(crnn.dask.predict(clf, dX).compute(), clf.predict(X))
+        streamed = RNNClassifier(hidden_layer_sizes=(4,), shuffle=False, random_state=0)
+        in_memory = RNNClassifier(hidden_layer_sizes=(4,), shuffle=False, random_state=0)
+        streamed.partial_fit(dX, dy, classes=np.arange(10))
+        in_memory.partial_fit(X, y, classes=np.arange(10))
+        np.testing.assert_array_equal(streamed.params_, in_memory.params_)
