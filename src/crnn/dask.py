@@ -192,11 +192,12 @@ def fit(estimator, X, y, *, classes=None, sync_every=16, client=None):
 
     An epoch is one pass over every shard, ``max_iter`` epochs in all. Each epoch makes
     about ``1 / n_workers`` as many sequential updates as ``estimator.fit`` would, each
-    from an average over ``n_workers`` minibatches: the final loss matches that of a
-    single-process ``fit`` with the same ``max_iter`` within about 10% on the problems of
-    the tests (``tests/test_dask.py``), and a larger ``sync_every`` communicates less.
-    Communication per round is ``2 (n_workers - 1)`` copies of the model state (3 x the
-    parameters for Adam); ``bench/RESULTS.md`` measures it.
+    from an average over ``n_workers`` minibatches: scale ``learning_rate_init`` by
+    ``n_workers`` (the linear scaling rule of Goyal et al., 2017) to reach the loss of
+    ``fit`` in as many epochs. ``tests/test_dask.py`` checks that 2 workers with twice the
+    learning rate reach the single-process training loss within 15% after 10 epochs. A
+    larger ``sync_every`` communicates less; each round moves ``2 (n_workers - 1)`` copies
+    of the model state (3 x the parameters for Adam), measured in ``bench/RESULTS.md``.
 
     Parameters
     ----------
@@ -362,4 +363,5 @@ def _average(weights, *models):
 
 
 def _loss_of(model):
+    """The averaged minibatch loss of a round (``loss_`` of ``_average``'s model)."""
     return model.loss_
