@@ -186,7 +186,7 @@ def fit(estimator, X, y, *, classes=None, sync_every=16, client=None):
     moment estimates, SGD's velocity) are averaged, weighted by the sequences each worker
     used. This is local SGD with periodic model averaging (Stich, 2019, "Local SGD
     converges fast and communicates little"; the weighted average is FedAvg, McMahan et
-    al., 2017); one round per epoch would be the parallel SGD of Zinkevich et al. (2010).
+    al., 2017); averaging once, at the end, is the parallel SGD of Zinkevich et al. (2010).
     The workers run crnn's kernels; Dask moves the shards (once) and the models (each
     round); this function adds only the averaging rule.
 
