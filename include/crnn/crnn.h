@@ -54,7 +54,8 @@ typedef enum {
     CRNN_ERR_DIMS = -2,        /* a size is < 1, or a stride is smaller than the row it holds */
     CRNN_ERR_LENGTHS = -3,     /* a length outside [1, T], or lengths not sorted non-increasing */
     CRNN_ERR_TRUNCATE = -4,    /* truncate < 0 */
-    CRNN_ERR_NULL = -5         /* a required buffer is NULL */
+    CRNN_ERR_NULL = -5,        /* a required buffer is NULL */
+    CRNN_ERR_READOUT = -6      /* unknown readout kind, or directions not 1 or 2 */
 } crnn_status;
 
 typedef enum {
@@ -72,6 +73,7 @@ typedef struct {
     int ldx;       /* row stride of x and dx, >= I */
     int ldy;       /* row stride of y and dy, >= H (y points at this direction's first column) */
     int reverse;   /* 0: t = 0 .. len-1, 1: t = len-1 .. 0 */
+    int masked;    /* 1: recurrent dropout, the call takes a mask (see crnn_forward) */
 } crnn_dims;
 
 /*
@@ -109,7 +111,8 @@ typedef struct { crnn_dgemm_fn gemm; crnn_dgemv_fn gemv; double small_gemm; } cr
 int crnn_gates(int cell);
 
 /* Elements (of the call's dtype) of the reserve that forward fills and backward reads:
- * the activated gates of every step (and the LSTM cell states). 0 if dims are invalid. */
+ * the activated gates of every step (and the LSTM cell states, and with d->masked the masked
+ * states m*h(t-1) every step multiplied with W_h). 0 if dims are invalid. */
 size_t crnn_reserve_size(const crnn_dims *d);
 
 /* Elements of scratch space one forward or backward call needs. 0 if dims are invalid. */
@@ -119,41 +122,105 @@ size_t crnn_workspace_size(const crnn_dims *d);
  * Forward over all steps.
  *   x (T, B, ldx)  lengths (B)  W_x (I, G*H)  W_h (H, G*H)  b (G*H)  b_hn (H, GRU only)
  *   h0, c0 (B, H) or NULL for zeros (c0: LSTM only)
+ *   mask (B, H), d->masked only (else NULL): recurrent (variational) dropout, one mask per
+ *     sequence reused at every step: the recurrent product reads m * h(t-1) instead of
+ *     h(t-1) (the LSTM's c and the GRU's z * h term are not masked); entries 0 or 1/(1-p)
  *   y (T, B, ldy) written at t < lengths[b] only;  hn, cn (B, H) final states (cn: LSTM only)
  *   reserve: crnn_reserve_size elements, kept for backward; workspace: crnn_workspace_size.
  */
 int crnn_forward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
                      const int *lengths, const float *W_x, const float *W_h, const float *b,
-                     const float *b_hn, const float *h0, const float *c0,
+                     const float *b_hn, const float *h0, const float *c0, const float *mask,
                      float *y, float *hn, float *cn, float *reserve, float *workspace);
 int crnn_forward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
                      const int *lengths, const double *W_x, const double *W_h, const double *b,
                      const double *b_hn, const double *h0, const double *c0,
-                     double *y, double *hn, double *cn, double *reserve, double *workspace);
+                     const double *mask, double *y, double *hn, double *cn, double *reserve,
+                     double *workspace);
 
 /*
  * Backward (BPTT) through the steps of the matching forward call (same dims, x, lengths,
- * weights, h0, c0 and y, and the reserve it filled, which backward overwrites with the gate
- * gradients: one forward serves one backward).
+ * weights, h0, c0, mask and y, and the reserve it filled, which backward overwrites with the
+ * gate gradients: one forward serves one backward).
  *   dy (T, B, ldy) or NULL; dhn, dcn (B, H) or NULL: gradients of the loss w.r.t. y and the
  *   final states. truncate: 0 for full BPTT, k > 0 to run only the last k steps each sequence
  *   processed (earlier steps, and h0, get no gradient).
  *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H), dW_x, dW_h, db, db_hn (GRU only).
  *   dx, dh0 and dc0 may be NULL: that gradient is not wanted (a NULL dx saves a product of
  *   the size of the input projection, e.g. for the first layer when training).
+ *   With a mask: dh(t-1) = (dG W_h^T) * m and dW_h += (m * h(t-1))^T dG.
  */
 int crnn_backward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
                       const int *lengths, const float *W_x, const float *W_h, const float *h0,
-                      const float *c0, const float *y, float *reserve, const float *dy,
-                      const float *dhn, const float *dcn, int truncate, float *dx, float *dh0,
-                      float *dc0, float *dW_x, float *dW_h, float *db, float *db_hn,
-                      float *workspace);
+                      const float *c0, const float *mask, const float *y, float *reserve,
+                      const float *dy, const float *dhn, const float *dcn, int truncate,
+                      float *dx, float *dh0, float *dc0, float *dW_x, float *dW_h, float *db,
+                      float *db_hn, float *workspace);
 int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
                       const int *lengths, const double *W_x, const double *W_h,
-                      const double *h0, const double *c0, const double *y, double *reserve,
-                      const double *dy, const double *dhn, const double *dcn, int truncate,
-                      double *dx, double *dh0, double *dc0, double *dW_x, double *dW_h,
-                      double *db, double *db_hn, double *workspace);
+                      const double *h0, const double *c0, const double *mask,
+                      const double *y, double *reserve, const double *dy, const double *dhn,
+                      const double *dcn, int truncate, double *dx, double *dh0, double *dc0,
+                      double *dW_x, double *dW_h, double *db, double *db_hn,
+                      double *workspace);
+
+/*
+ * Readouts: a layer's outputs Y (T, B, F), F = D*H (the D directions' states side by side,
+ * zero past each length), become one vector per sequence, out (B, F). Lengths as above
+ * (sorted non-increasing, in [1, T]); a sequence's padding never counts.
+ *   LAST       the final state of each direction: out[b, :H] = Y[len_b - 1, b, :H] and, with
+ *              D = 2, out[b, H:] = Y[0, b, H:] (the reverse direction ends at time 0)
+ *   MEAN       out[b] = sum_{t < len_b} Y[t, b] / len_b
+ *   MAX        out[b, j] = max_{t < len_b} Y[t, b, j]; its gradient goes to the first maximum
+ *   ATTENTION  additive (Bahdanau) attention pooling with A scoring units:
+ *                  u_t = tanh(Y_t W_a + b_a)  (A),   s_t = u_t . v,
+ *                  a = softmax(s_0 .. s_{len_b - 1})  (minus the max),   out[b] = sum a_t Y_t
+ *              params = [W_a (F, A) row-major | b_a (A) | v (A)]
+ *
+ *   Y (T, B, F) -- U (T, B, A) -- s --> softmax over t < len_b --> a (T, B) --> out (B, F)
+ *        \____________________________________________________________/
+ *
+ * Forward fills the reserve (ATTENTION: u and a of every row; crnn_readout_reserve_size);
+ * backward reads it, overwrites it, and *accumulates* into dY (T, B, F) and dparams.
+ */
+typedef enum {
+    CRNN_READOUT_LAST = 0,
+    CRNN_READOUT_MEAN = 1,
+    CRNN_READOUT_MAX = 2,
+    CRNN_READOUT_ATTENTION = 3
+} crnn_readout;
+
+typedef struct {
+    int kind;      /* a crnn_readout */
+    int T, B;      /* steps, sequences */
+    int D, H;      /* directions (1 or 2) and hidden units of each: F = D*H features */
+    int A;         /* ATTENTION: scoring units (>= 1); ignored by the other kinds */
+} crnn_readout_dims;
+
+/* Parameters of a readout (ATTENTION: F*A + 2A, the others 0), and reserve elements
+ * (ATTENTION: T*B*(A+1), the others 0); both 0 for invalid dims too. */
+size_t crnn_readout_params_size(const crnn_readout_dims *d);
+size_t crnn_readout_reserve_size(const crnn_readout_dims *d);
+
+/*
+ * Y (T, B, F)  lengths (B)  params (crnn_readout_params_size, or NULL if 0)  out (B, F)
+ * reserve: crnn_readout_reserve_size elements (NULL if 0), kept for backward.
+ * Backward, with the same Y, lengths, params and the reserve forward filled:
+ *   dout (B, F);  accumulated (+=): dY (T, B, F) at t < len_b only, dparams.
+ */
+int crnn_readout_forward_f32(const crnn_blas_f32 *blas, const crnn_readout_dims *d,
+                             const float *Y, const int *lengths, const float *params,
+                             float *out, float *reserve);
+int crnn_readout_forward_f64(const crnn_blas_f64 *blas, const crnn_readout_dims *d,
+                             const double *Y, const int *lengths, const double *params,
+                             double *out, double *reserve);
+int crnn_readout_backward_f32(const crnn_blas_f32 *blas, const crnn_readout_dims *d,
+                              const float *Y, const int *lengths, const float *params,
+                              float *reserve, const float *dout, float *dY, float *dparams);
+int crnn_readout_backward_f64(const crnn_blas_f64 *blas, const crnn_readout_dims *d,
+                              const double *Y, const int *lengths, const double *params,
+                              double *reserve, const double *dout, double *dY,
+                              double *dparams);
 
 /*
  * Plan query: the path one product of forward or backward takes, as the kernels choose it

@@ -20,7 +20,9 @@ np.import_array()
 
 cdef extern from "crnn/crnn.h" nogil:
     ctypedef struct crnn_dims:
-        int cell, T, B, n_in, H, ldx, ldy, reverse
+        int cell, T, B, n_in, H, ldx, ldy, reverse, masked
+    ctypedef struct crnn_readout_dims:
+        int kind, T, B, D, H, A
     ctypedef void (*crnn_sgemm_fn)(int, int, int, int, int, float, const float *, int,
                                    const float *, int, float, float *, int) noexcept nogil
     ctypedef void (*crnn_dgemm_fn)(int, int, int, int, int, double, const double *, int,
@@ -38,28 +40,44 @@ cdef extern from "crnn/crnn.h" nogil:
         crnn_dgemv_fn gemv
         double small_gemm
     int CRNN_OK, CRNN_ERR_CELL, CRNN_ERR_DIMS, CRNN_ERR_LENGTHS, CRNN_ERR_TRUNCATE, CRNN_ERR_NULL
+    int CRNN_ERR_READOUT
     int CRNN_RNN_TANH, CRNN_RNN_RELU, CRNN_LSTM, CRNN_GRU
+    int CRNN_READOUT_LAST, CRNN_READOUT_MEAN, CRNN_READOUT_MAX, CRNN_READOUT_ATTENTION
     int crnn_gates(int cell)
     size_t crnn_reserve_size(const crnn_dims *d)
     size_t crnn_workspace_size(const crnn_dims *d)
     int crnn_forward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
                          const float *, const float *, const float *, const float *,
-                         const float *, const float *, float *, float *, float *, float *,
-                         float *)
+                         const float *, const float *, const float *, float *, float *,
+                         float *, float *, float *)
     int crnn_forward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *, const int *,
                          const double *, const double *, const double *, const double *,
-                         const double *, const double *, double *, double *, double *,
-                         double *, double *)
+                         const double *, const double *, const double *, double *, double *,
+                         double *, double *, double *)
     int crnn_backward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
                           const float *, const float *, const float *, const float *,
-                          const float *, float *, const float *, const float *, const float *,
-                          int, float *, float *, float *, float *, float *, float *, float *,
-                          float *)
+                          const float *, const float *, float *, const float *, const float *,
+                          const float *, int, float *, float *, float *, float *, float *,
+                          float *, float *, float *)
     int crnn_backward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *,
                           const int *, const double *, const double *, const double *,
-                          const double *, const double *, double *, const double *,
-                          const double *, const double *, int, double *, double *, double *,
-                          double *, double *, double *, double *, double *)
+                          const double *, const double *, const double *, double *,
+                          const double *, const double *, const double *, int, double *,
+                          double *, double *, double *, double *, double *, double *,
+                          double *)
+    size_t crnn_readout_params_size(const crnn_readout_dims *d)
+    size_t crnn_readout_reserve_size(const crnn_readout_dims *d)
+    int crnn_readout_forward_f32(const crnn_blas_f32 *, const crnn_readout_dims *,
+                                 const float *, const int *, const float *, float *, float *)
+    int crnn_readout_forward_f64(const crnn_blas_f64 *, const crnn_readout_dims *,
+                                 const double *, const int *, const double *, double *,
+                                 double *)
+    int crnn_readout_backward_f32(const crnn_blas_f32 *, const crnn_readout_dims *,
+                                  const float *, const int *, const float *, float *,
+                                  const float *, float *, float *)
+    int crnn_readout_backward_f64(const crnn_blas_f64 *, const crnn_readout_dims *,
+                                  const double *, const int *, const double *, double *,
+                                  const double *, double *, double *)
     int crnn_adam_update_f32(size_t, float *, const float *, float *, float *, float, float,
                              float, float)
     int crnn_adam_update_f64(size_t, double *, const double *, double *, double *, double,
@@ -153,6 +171,7 @@ _STATUS_MESSAGES = {
     CRNN_ERR_LENGTHS: "lengths must lie in [1, T] and be sorted non-increasing",
     CRNN_ERR_TRUNCATE: "truncate must be >= 0",
     CRNN_ERR_NULL: "a required buffer is missing",
+    CRNN_ERR_READOUT: "unknown readout kind, or num_directions not 1 or 2",
 }
 
 
@@ -183,15 +202,18 @@ def product_plan(str product, int m, int n, int k, bint double=False):
     return _PATHS[plan], chunk, width
 
 
-cdef crnn_dims _dims(int cell, int T, int B, int I, int H, int ldx, int ldy, bint reverse):
+cdef crnn_dims _dims(int cell, int T, int B, int I, int H, int ldx, int ldy, bint reverse,
+                     bint masked):
     cdef crnn_dims d
     d.cell, d.T, d.B, d.n_in, d.H, d.ldx, d.ldy, d.reverse = cell, T, B, I, H, ldx, ldy, reverse
+    d.masked = masked
     return d
 
 
-def buffer_sizes(int cell, int T, int B, int I, int H):
-    """(reserve, workspace) element counts for one layer direction; ValueError if invalid."""
-    cdef crnn_dims d = _dims(cell, T, B, I, H, I, H, 0)
+def buffer_sizes(int cell, int T, int B, int I, int H, bint masked=False):
+    """(reserve, workspace) element counts for one layer direction (``masked``: with a
+    recurrent dropout mask); ValueError if invalid."""
+    cdef crnn_dims d = _dims(cell, T, B, I, H, I, H, 0, masked)
     cdef size_t reserve = crnn_reserve_size(&d)
     if reserve == 0:
         _raise_status(CRNN_ERR_CELL if crnn_gates(cell) == 0 else CRNN_ERR_DIMS)
@@ -208,7 +230,7 @@ cdef crnn_dims _checked_dims(int cell, const floating[:, :, ::1] x, const int[::
                              const floating[:, ::1] W_x, const floating[:, ::1] W_h,
                              const floating[:, :, ::1] y, Py_ssize_t y_offset,
                              const floating[::1] reserve, const floating[::1] workspace,
-                             bint reverse) except *:
+                             bint reverse, const floating[:, ::1] mask) except *:
     """The dims of one call, after checking that every buffer has the size they imply."""
     cdef int G = crnn_gates(cell)
     _check(G > 0, f"unknown cell {cell}")
@@ -218,7 +240,8 @@ cdef crnn_dims _checked_dims(int cell, const floating[:, :, ::1] x, const int[::
     _check(lengths.shape[0] == B, "lengths must have one entry per sequence")
     _check(y.shape[0] == T and y.shape[1] == B, "y must be (T, B, ...)")
     _check(0 <= y_offset and y_offset + H <= y.shape[2], "y_offset + H must fit in y's rows")
-    cdef crnn_dims d = _dims(cell, T, B, I, H, I, y.shape[2], reverse)
+    cdef crnn_dims d = _dims(cell, T, B, I, H, I, y.shape[2], reverse, mask is not None)
+    _check_state(mask, B, H, "mask")
     _check(crnn_reserve_size(&d) > 0, "a size is zero or too large for the kernel")
     _check(<size_t>reserve.shape[0] >= crnn_reserve_size(&d), "reserve too small")
     _check(<size_t>workspace.shape[0] >= crnn_workspace_size(&d), "workspace too small")
@@ -238,10 +261,10 @@ cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::
                             const floating[:, :, ::1] y, Py_ssize_t y_offset,
                             const floating[:, ::1] hn, const floating[:, ::1] cn,
                             const floating[::1] reserve, const floating[::1] workspace,
-                            bint reverse) except *:
+                            bint reverse, const floating[:, ::1] mask) except *:
     """The dims of a forward call, after checking every buffer it takes."""
     cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
-                                     workspace, reverse)
+                                     workspace, reverse, mask)
     _check(b.shape[0] == W_h.shape[1], "b must be (G*H,)")
     _check(b_hn is not None or cell != CRNN_GRU, "the GRU needs b_hn")
     _check(b_hn is None or b_hn.shape[0] == d.H, "b_hn must be (H,)")
@@ -258,12 +281,14 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
             floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
             floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
-            bint reverse):
+            bint reverse, const floating[:, ::1] mask=None):
     """One direction of one layer, forward. This direction writes y[t, b, y_offset:y_offset+H]
     for t < lengths[b] only: the caller zeroes the padding (t >= lengths[b]) if it reads it.
-    b_hn (GRU), h0, c0 and cn (LSTM) may be None."""
+    b_hn (GRU), h0, c0 and cn (LSTM) may be None; mask (B, H), the recurrent dropout mask, is
+    None without it (the reserve then is smaller)."""
     cdef crnn_dims d = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset,
-                                     hn, cn, reserve, workspace, reverse)
+                                     hn, cn, reserve, workspace, reverse, mask)
+    cdef const floating *mask_p = &mask[0, 0] if mask is not None else NULL
     cdef const floating *b_hn_p = &b_hn[0] if b_hn is not None else NULL
     cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
     cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
@@ -272,12 +297,12 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     with nogil:
         if floating is float:
             status = crnn_forward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p,
+                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p, mask_p,
                                       &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
                                       &workspace[0])
         else:
             status = crnn_forward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p,
+                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p, mask_p,
                                       &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
                                       &workspace[0])
     if status != CRNN_OK:
@@ -294,8 +319,9 @@ cdef int _bind(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
                const floating[::1] b_hn, floating[:, ::1] h, floating[:, ::1] c,
                floating[:, :, ::1] y, floating[::1] reserve, floating[::1] workspace,
                crnn_dims *d, void **bound) except -1:
+    cdef const floating[:, ::1] no_mask = None  # a stream runs without dropout
     d[0] = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h, c, y, 0, h, c, reserve,
-                         workspace, False)
+                         workspace, False, no_mask)
     _check(d.T == 1, "a step has T = 1")
     # Inputs are stored without const; run_f32/run_f64 hand them to C as const again.
     bound[_X], bound[_W_X] = <void *>&x[0, 0, 0], <void *>&W_x[0, 0]
@@ -391,13 +417,14 @@ cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) exc
                     status = crnn_forward_f32(
                         &_blas_f32, &k.dims[l], <float *>p[_X], k.lengths, <float *>p[_W_X],
                         <float *>p[_W_H], <float *>p[_B], <float *>p[_B_HN], <float *>p[_H],
-                        <float *>p[_C], <float *>p[_Y], <float *>p[_H], <float *>p[_C],
+                        <float *>p[_C], NULL, <float *>p[_Y], <float *>p[_H], <float *>p[_C],
                         <float *>p[_RESERVE], <float *>k.workspace)
                 else:
                     status = crnn_forward_f64(
                         &_blas_f64, &k.dims[l], <double *>p[_X], k.lengths, <double *>p[_W_X],
                         <double *>p[_W_H], <double *>p[_B], <double *>p[_B_HN],
-                        <double *>p[_H], <double *>p[_C], <double *>p[_Y], <double *>p[_H],
+                        <double *>p[_H], <double *>p[_C], NULL, <double *>p[_Y],
+                        <double *>p[_H],
                         <double *>p[_C], <double *>p[_RESERVE], <double *>k.workspace)
                 if status != CRNN_OK:
                     break
@@ -414,11 +441,13 @@ def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
              const floating[:, ::1] dcn, int truncate, floating[:, :, ::1] dx,
              floating[:, ::1] dh0, floating[:, ::1] dc0, floating[:, ::1] dW_x,
              floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
-             floating[::1] workspace, bint reverse):
+             floating[::1] workspace, bint reverse, const floating[:, ::1] mask=None):
     """One direction of one layer, BPTT; accumulates into dx, dh0, dc0, dW_x, dW_h, db,
-    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dx, dh0, dc0 may be None."""
+    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dx, dh0, dc0 may be None;
+    mask is forward's."""
     cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
-                                     workspace, reverse)
+                                     workspace, reverse, mask)
+    cdef const floating *mask_p = &mask[0, 0] if mask is not None else NULL
     _check(dy is None or (dy.shape[0] == y.shape[0] and dy.shape[1] == y.shape[1]
                           and dy.shape[2] == y.shape[2]), "dy must have y's shape")
     _check(dx is None or (dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in),
@@ -446,16 +475,103 @@ def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     with nogil:
         if floating is float:
             status = crnn_backward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                       &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
+                                       &W_h[0, 0], h0_p, c0_p, mask_p, &y[0, 0, 0] + y_offset,
                                        &reserve[0], dy_p, dhn_p, dcn_p, truncate,
                                        dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
                                        &db[0], db_hn_p, &workspace[0])
         else:
             status = crnn_backward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                       &W_h[0, 0], h0_p, c0_p, &y[0, 0, 0] + y_offset,
+                                       &W_h[0, 0], h0_p, c0_p, mask_p, &y[0, 0, 0] + y_offset,
                                        &reserve[0], dy_p, dhn_p, dcn_p, truncate,
                                        dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
                                        &db[0], db_hn_p, &workspace[0])
+    if status != CRNN_OK:
+        _raise_status(status)
+
+
+# ------------------------------------------------------------------------------ readouts
+
+READOUTS = {"last": CRNN_READOUT_LAST, "mean": CRNN_READOUT_MEAN, "max": CRNN_READOUT_MAX,
+            "attention": CRNN_READOUT_ATTENTION}
+
+
+cdef crnn_readout_dims _readout_dims(int kind, int T, int B, int D, int H, int A):
+    cdef crnn_readout_dims d
+    d.kind, d.T, d.B, d.D, d.H, d.A = kind, T, B, D, H, A
+    return d
+
+
+def readout_sizes(int kind, int T, int B, int D, int H, int A):
+    """(params, reserve) element counts of a readout (0 for kinds that have none)."""
+    cdef crnn_readout_dims d = _readout_dims(kind, T, B, D, H, A)
+    return crnn_readout_params_size(&d), crnn_readout_reserve_size(&d)
+
+
+cdef crnn_readout_dims _checked_readout(int kind, const floating[:, :, ::1] Y,
+                                        const int[::1] lengths, int D,
+                                        const floating[::1] params,
+                                        const floating[::1] reserve) except *:
+    """The dims of a readout call, after checking its buffers' sizes."""
+    cdef Py_ssize_t T = Y.shape[0], B = Y.shape[1], F = Y.shape[2]
+    _check(D in (1, 2) and F % D == 0, "Y's last axis must hold num_directions equal halves")
+    _check(lengths.shape[0] == B, "lengths must have one entry per sequence")
+    cdef Py_ssize_t n_params = params.shape[0] if params is not None else 0
+    # ATTENTION's params are F*A + 2A: A follows from their size.
+    cdef int A = n_params // (F + 2) if kind == CRNN_READOUT_ATTENTION else 0
+    cdef crnn_readout_dims d = _readout_dims(kind, T, B, D, F // D, A)
+    _check(<size_t>n_params == crnn_readout_params_size(&d), "params has the wrong size")
+    _check(reserve is None or <size_t>reserve.shape[0] >= crnn_readout_reserve_size(&d),
+           "reserve too small")
+    _check(reserve is not None or crnn_readout_reserve_size(&d) == 0, "reserve missing")
+    return d
+
+
+def readout_forward(int kind, const floating[:, :, ::1] Y, const int[::1] lengths, int D,
+                    const floating[::1] params, floating[:, ::1] out, floating[::1] reserve):
+    """out (B, F) = the readout of Y (T, B, F); params and reserve are None for the kinds
+    without them."""
+    cdef crnn_readout_dims d = _checked_readout(kind, Y, lengths, D, params, reserve)
+    _check(out.shape[0] == d.B and out.shape[1] == Y.shape[2], "out must be (B, F)")
+    cdef const floating *params_p = &params[0] if params is not None else NULL
+    cdef floating *reserve_p = &reserve[0] if reserve is not None else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_readout_forward_f32(&_blas_f32, &d, &Y[0, 0, 0], &lengths[0],
+                                              params_p, &out[0, 0], reserve_p)
+        else:
+            status = crnn_readout_forward_f64(&_blas_f64, &d, &Y[0, 0, 0], &lengths[0],
+                                              params_p, &out[0, 0], reserve_p)
+    if status != CRNN_OK:
+        _raise_status(status)
+
+
+def readout_backward(int kind, const floating[:, :, ::1] Y, const int[::1] lengths, int D,
+                     const floating[::1] params, floating[::1] reserve,
+                     const floating[:, ::1] dout, floating[:, :, ::1] dY,
+                     floating[::1] dparams):
+    """Accumulates into dY (Y's shape) and dparams (params' shape, or None) the gradient of
+    readout_forward's call with the same arguments and reserve."""
+    cdef crnn_readout_dims d = _checked_readout(kind, Y, lengths, D, params, reserve)
+    _check(dout.shape[0] == d.B and dout.shape[1] == Y.shape[2], "dout must be (B, F)")
+    _check(dY.shape[0] == d.T and dY.shape[1] == d.B and dY.shape[2] == Y.shape[2],
+           "dY must have Y's shape")
+    _check((dparams is None and params is None) or
+           (dparams is not None and params is not None
+            and dparams.shape[0] == params.shape[0]), "dparams must have params' shape")
+    cdef const floating *params_p = &params[0] if params is not None else NULL
+    cdef floating *reserve_p = &reserve[0] if reserve is not None else NULL
+    cdef floating *dparams_p = &dparams[0] if dparams is not None else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_readout_backward_f32(&_blas_f32, &d, &Y[0, 0, 0], &lengths[0],
+                                               params_p, reserve_p, &dout[0, 0], &dY[0, 0, 0],
+                                               dparams_p)
+        else:
+            status = crnn_readout_backward_f64(&_blas_f64, &d, &Y[0, 0, 0], &lengths[0],
+                                               params_p, reserve_p, &dout[0, 0], &dY[0, 0, 0],
+                                               dparams_p)
     if status != CRNN_OK:
         _raise_status(status)
 

@@ -28,6 +28,8 @@ static int dims_ok(const crnn_dims *d)
         return 0;
     if (d->T < 1 || d->B < 1 || d->n_in < 1 || d->H < 1 || d->ldx < d->n_in || d->ldy < d->H)
         return 0;
+    if (d->masked != 0 && d->masked != 1)
+        return 0;
     if ((long long)d->T * d->B > INT_MAX || 4LL * d->H > INT_MAX)
         return 0;
     return 1;
@@ -41,6 +43,8 @@ size_t crnn_reserve_size(const crnn_dims *d)
     size_t width = (size_t)reserve_row_width(d->cell, d->H);
     if (d->cell == CRNN_LSTM)
         width += (size_t)d->H; /* the cell state of every step */
+    if (d->masked)
+        width += (size_t)d->H; /* the masked state each step multiplied with W_h */
     return rows * width;
 }
 
@@ -49,10 +53,10 @@ size_t crnn_workspace_size(const crnn_dims *d)
     if (!dims_ok(d))
         return 0;
     /* One step's gate rows (B, G*H), the carried dh and dc (B, H) each, a zero row (H), the
-     * transposed recurrent weights (G*H, H) and one step's product in feature-major order
-     * (G*H, B) (layer.c). */
+     * transposed recurrent weights (G*H, H), one step's product in feature-major order
+     * (G*H, B) and, with a mask, one step's masked state or its gradient (B, H) (layer.c). */
     size_t B = (size_t)d->B, H = (size_t)d->H, GH = (size_t)crnn_gates(d->cell) * H;
-    return 2 * B * GH + 2 * B * H + H + GH * H;
+    return 2 * B * GH + 2 * B * H + H + GH * H + (d->masked ? B * H : 0);
 }
 
 int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
@@ -65,6 +69,52 @@ int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
         return CRNN_ERR_DIMS;
     if (truncate < 0)
         return CRNN_ERR_TRUNCATE;
+    if (lengths[0] > d->T || lengths[d->B - 1] < 1)
+        return CRNN_ERR_LENGTHS;
+    for (int b = 1; b < d->B; ++b)
+        if (lengths[b] > lengths[b - 1])
+            return CRNN_ERR_LENGTHS;
+    return CRNN_OK;
+}
+
+static int readout_dims_ok(const crnn_readout_dims *d)
+{
+    if (d->T < 1 || d->B < 1 || d->H < 1 || (d->kind == CRNN_READOUT_ATTENTION && d->A < 1))
+        return 0;
+    /* row counts T*B and row widths F, A reach BLAS as ints */
+    return (long long)d->T * d->B <= INT_MAX && (long long)d->D * d->H <= INT_MAX;
+}
+
+static int readout_kind_ok(const crnn_readout_dims *d)
+{
+    return d->kind >= CRNN_READOUT_LAST && d->kind <= CRNN_READOUT_ATTENTION &&
+           (d->D == 1 || d->D == 2);
+}
+
+size_t crnn_readout_params_size(const crnn_readout_dims *d)
+{
+    if (d == NULL || !readout_kind_ok(d) || !readout_dims_ok(d) ||
+        d->kind != CRNN_READOUT_ATTENTION)
+        return 0;
+    return ((size_t)d->D * d->H + 2) * (size_t)d->A;
+}
+
+size_t crnn_readout_reserve_size(const crnn_readout_dims *d)
+{
+    if (d == NULL || !readout_kind_ok(d) || !readout_dims_ok(d) ||
+        d->kind != CRNN_READOUT_ATTENTION)
+        return 0;
+    return (size_t)d->T * d->B * ((size_t)d->A + 1);
+}
+
+int crnn_check_readout(const crnn_readout_dims *d, const int *lengths)
+{
+    if (d == NULL || lengths == NULL)
+        return CRNN_ERR_NULL;
+    if (!readout_kind_ok(d))
+        return CRNN_ERR_READOUT;
+    if (!readout_dims_ok(d))
+        return CRNN_ERR_DIMS;
     if (lengths[0] > d->T || lengths[d->B - 1] < 1)
         return CRNN_ERR_LENGTHS;
     for (int b = 1; b < d->B; ++b)

@@ -50,3 +50,4 @@ static inline real FN(round_log2)(real y, real *s)
 #include "cell_gru.c"
 #include "layer.c"
 #include "optim.c"
+#include "readout.c"

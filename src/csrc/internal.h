@@ -86,4 +86,7 @@ static inline int step_time(int reverse, int length, int s)
 /* Validates everything a kernel call relies on; CRNN_OK or the first problem found. */
 int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate);
 
+/* The same for a readout call. */
+int crnn_check_readout(const crnn_readout_dims *d, const int *lengths);
+
 #endif /* CRNN_INTERNAL_H */

@@ -5,8 +5,9 @@
  * defined, after the cell files.
  *
  * Shapes (rows are (t, b) pairs, row index t*B + b; G*H = GH gate columns):
- *   x (T, B, ldx)   y (T, B, ldy)   W_x (I, GH)   W_h (H, GH)   h0, hn (B, H)
- *   reserve: gate rows (T, B, Gs) [+ LSTM cell states (T, B, H)]   workspace: see below
+ *   x (T, B, ldx)   y (T, B, ldy)   W_x (I, GH)   W_h (H, GH)   h0, hn, mask (B, H)
+ *   reserve: gate rows (T, B, Gs) [+ LSTM cell states (T, B, H)] [+ masked states (T, B, H):
+ *   the m * h(t-1) that the step of row (t, b) multiplied with W_h]   workspace: see below
  * Processing step s visits sequence b at time t = s (forward) or lengths[b]-1-s (reverse).
  * The carried state is kept in step order in hn (and cn), so the per-step GEMM reads a
  * contiguous prefix of rows in either direction.
@@ -137,8 +138,8 @@ static void FN(rows_in_chunks)(const BLAS_TABLE *blas, int rows, int chunk, int 
 
 CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                      const int *lengths, const real *W_x, const real *W_h, const real *b,
-                     const real *b_hn, const real *h0, const real *c0, real *y, real *hn,
-                     real *cn, real *reserve, real *workspace)
+                     const real *b_hn, const real *h0, const real *c0, const real *mask,
+                     real *y, real *hn, real *cn, real *reserve, real *workspace)
 {
     int status = crnn_check_call(d, lengths, 0);
     if (status != CRNN_OK)
@@ -146,15 +147,20 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     const int cell = d->cell;
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
         W_h == NULL || b == NULL || y == NULL || hn == NULL || reserve == NULL || workspace == NULL ||
-        (cell == CRNN_GRU && b_hn == NULL) || (cell == CRNN_LSTM && cn == NULL))
+        (cell == CRNN_GRU && b_hn == NULL) || (cell == CRNN_LSTM && cn == NULL) ||
+        (d->masked && mask == NULL))
         return CRNN_ERR_NULL;
 
     const int B = d->B, I = d->n_in, H = d->H, ldx = d->ldx, ldy = d->ldy;
     const int GH = crnn_gates(cell) * H, Gs = reserve_row_width(cell, H);
     const int T_max = lengths[0];
-    /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose */
+    /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose |
+     * hm (B, H) one step's masked state m * h(t-1), in step order (mask only) */
     real *gh = workspace, *W_hT = gh + (size_t)B * GH, *ghT = W_hT + (size_t)GH * H;
+    real *hm = ghT + (size_t)GH * B;
     real *c_keep = reserve + (size_t)d->T * B * Gs;         /* (T, B, H) LSTM cell states */
+    real *hm_keep = c_keep + (cell == CRNN_LSTM ? (size_t)d->T * B * H : 0); /* (T, B, H) */
+    const real *h_in = d->masked ? hm : hn;                 /* what multiplies W_h */
     if (FN(some_rows_take)(blas, STEP_TRANSPOSED, B, GH, H))
         FN(transpose)(H, GH, W_h, W_hT, 0);
 
@@ -175,18 +181,26 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
 
     for (int s = 0; s < T_max; ++s) {
         const int nb = n_longer(lengths, B, s);
+        /* recurrent dropout: hm = m * h(t-1), kept for dW_h at the row of its step */
+        for (int bb = 0; d->masked && bb < nb; ++bb) {
+            const size_t row = (size_t)step_time(d->reverse, lengths[bb], s) * B + bb;
+            const real *m = mask + (size_t)bb * H, *h = hn + (size_t)bb * H;
+            real *out = hm + (size_t)bb * H, *keep = hm_keep + row * H;
+            for (int j = 0; j < H; ++j)
+                out[j] = keep[j] = m[j] * h[j];
+        }
         /* Gh = h(t-1) W_h    (nb, GH) = (nb, H)(H, GH)
          * or its transpose:  (GH, nb) = (GH, H)(nb, H)^T, transposed into gh */
         int chunk;
         switch (FN(step_plan)(blas, nb, GH, H, &chunk)) {
         case STEP_GEMV:
-            FN(row_times)(blas, GH, H, hn, W_h, GH, 0, gh);
+            FN(row_times)(blas, GH, H, h_in, W_h, GH, 0, gh);
             break;
         case STEP_ROWS:
-            FN(rows_in_chunks)(blas, nb, chunk, GH, H, hn, H, W_h, GH, 0, gh, GH);
+            FN(rows_in_chunks)(blas, nb, chunk, GH, H, h_in, H, W_h, GH, 0, gh, GH);
             break;
         default: /* STEP_TRANSPOSED */
-            blas->gemm(0, 1, GH, nb, H, 1, W_hT, H, hn, H, 0, ghT, nb);
+            blas->gemm(0, 1, GH, nb, H, 1, W_hT, H, h_in, H, 0, ghT, nb);
             FN(transpose)(GH, nb, ghT, gh, 0);
             break;
         }
@@ -306,13 +320,14 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
  * carried dL/dh | dc (B, H) the carried dL/dc (LSTM) | zeros (H) stands in for absent h0/c0 |
  * W_hT (GH, H) a transposed copy of W_h: OpenBLAS's small-matrix kernels run the per-step dh
  * GEMM up to 1.5x faster with both operands untransposed | dhT (H, B) for the transposed
- * product (see step_plan).
+ * product (see step_plan) | dhm (B, H) with a mask, one step's gradient w.r.t. m * h(t-1).
  * The reserve's gate rows are overwritten with the gate gradients, so a forward call's reserve
  * serves one backward call.
  */
 CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                       const int *lengths, const real *W_x, const real *W_h, const real *h0,
-                      const real *c0, const real *y, real *reserve, const real *dy,
+                      const real *c0, const real *mask, const real *y, real *reserve,
+                      const real *dy,
                       const real *dhn, const real *dcn, int truncate, real *dx, real *dh0,
                       real *dc0, real *dW_x, real *dW_h, real *db, real *db_hn, real *workspace)
 {
@@ -322,7 +337,8 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     const int cell = d->cell;
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
         W_h == NULL || y == NULL || reserve == NULL || dW_x == NULL || dW_h == NULL ||
-        db == NULL || workspace == NULL || (cell == CRNN_GRU && db_hn == NULL))
+        db == NULL || workspace == NULL || (cell == CRNN_GRU && db_hn == NULL) ||
+        (d->masked && mask == NULL))
         return CRNN_ERR_NULL;
 
     const int B = d->B, I = d->n_in, H = d->H, ldx = d->ldx, ldy = d->ldy, rev = d->reverse;
@@ -331,12 +347,14 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     /* Each sequence's backward pass covers its last k processing steps. */
     const int k = truncate > 0 && truncate < T_max ? truncate : T_max;
     const real *c_keep = reserve + (size_t)d->T * B * Gs;
+    const real *hm_keep = c_keep + (cell == CRNN_LSTM ? (size_t)d->T * B * H : 0);
     real *dgs = workspace;
     real *dh = dgs + (size_t)B * GH;
     real *dc = dh + (size_t)B * H;
     real *zeros = dc + (size_t)B * H;
     real *W_hT = zeros + H;
     real *dhT = W_hT + (size_t)GH * H;
+    real *dhm = dhT + (size_t)H * B;
 
     memset(zeros, 0, (size_t)H * sizeof(real));
     if (FN(some_rows_take)(blas, STEP_ROWS, B, H, GH))
@@ -383,9 +401,10 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         }
         /* dh(t-1) = dG W_h^T    (rows, H) = (rows, GH)(GH, H), rows = nb - lo,
          * or its transpose:     (H, rows) = (H, GH)(rows, GH)^T, transposed into dh
-         * (the GRU adds it to the direct part z*dh its row pass left in dh) */
-        const int rows = nb - lo, add = cell == CRNN_GRU;
-        real *dh_lo = dh + (size_t)lo * H;
+         * (the GRU adds it to the direct part z*dh its row pass left in dh). With a mask the
+         * product is the gradient w.r.t. m * h(t-1): it goes to dhm, then dh (+)= m * dhm. */
+        const int rows = nb - lo, gru = cell == CRNN_GRU, add = gru && !d->masked;
+        real *dh_lo = d->masked ? dhm + (size_t)lo * H : dh + (size_t)lo * H;
         const real *dg_lo = dgs + (size_t)lo * GH;
         int chunk;
         if (rows == 0 || (s == 0 && dh0 == NULL))
@@ -403,6 +422,16 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
             blas->gemm(0, 1, H, rows, GH, 1, W_h, GH, dg_lo, GH, 0, dhT, rows);
             FN(transpose)(H, rows, dhT, dh_lo, add);
             break;
+        }
+        for (int bb = lo; d->masked && bb < nb; ++bb) {
+            const real *m = mask + (size_t)bb * H, *g = dhm + (size_t)bb * H;
+            real *dhr = dh + (size_t)bb * H;
+            if (gru)
+                for (int j = 0; j < H; ++j)
+                    dhr[j] += m[j] * g[j];
+            else
+                for (int j = 0; j < H; ++j)
+                    dhr[j] = m[j] * g[j];
         }
     }
 
@@ -446,6 +475,16 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
             blas->gemm(0, 1, rows, I, GH, 1, g, Gs, W_x, GH, 1, dx + (size_t)t * B * ldx, ldx);
     }
 
+    /* With a mask, the reserve holds the state each row multiplied with W_h, the first steps'
+     * (masked h0) included:    dW_h += hm^T dG    over every row */
+    if (d->masked) {
+        for (int t = 0, rows, nt; t < T_max; t += nt) {
+            nt = row_block(lengths, B, t, T_max, &rows);
+            FN(add_recurrent_grad)(blas, cell, H, rows, hm_keep + (size_t)t * B * H, H,
+                                   reserve + (size_t)t * B * Gs, Gs, dW_h);
+        }
+        return CRNN_OK;
+    }
     /* dW_h over every step but each sequence's first, whose h_prev is h0. The nb(u) sequences
      * that reach step u pair y at u-1 with dG at u (forward), or y at u with dG at u-1
      * (reverse: the step before time u-1 was time u). */
