@@ -94,17 +94,20 @@ def sigmoid(a):
 # returns the new state and what ``step_backward`` needs. ``step_backward``
 # takes the gradient w.r.t. the new state, adds the weight gradients to the
 # dict ``g`` and returns the gradients w.r.t. ``x`` and the previous state.
+# ``mask`` (H,) is recurrent dropout: the recurrent product reads ``mask * h``
+# (the GRU's ``z * h`` term and the LSTM's ``c`` stay unmasked); None: no mask.
 
 
-def step(cell, nonlinearity, w, x, state):
+def step(cell, nonlinearity, w, x, state, mask=None):
     h = state[0]
+    hm = h if mask is None else mask * h
     if cell == "rnn":
-        a = x @ w["W_x"] + h @ w["W_h"] + w["b"]
+        a = x @ w["W_x"] + hm @ w["W_h"] + w["b"]
         h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0.0)
         return (h_new,), (x, h, a, h_new)
     if cell == "lstm":
         c = state[1]
-        a = x @ w["W_x"] + h @ w["W_h"] + w["b"]
+        a = x @ w["W_x"] + hm @ w["W_h"] + w["b"]
         a_i, a_f, a_g, a_o = np.split(a, 4)
         i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
         c_new = f * c + i * g
@@ -112,7 +115,7 @@ def step(cell, nonlinearity, w, x, state):
         return (h_new, c_new), (x, h, c, i, f, g, o, c_new)
     # gru: the reset gate multiplies the recurrent product (b_hn included)
     a_x = x @ w["W_x"] + w["b"]
-    a_h = h @ w["W_h"]
+    a_h = hm @ w["W_h"]
     ax_r, ax_z, ax_n = np.split(a_x, 3)
     ah_r, ah_z, ah_n = np.split(a_h, 3)
     r = sigmoid(ax_r + ah_r)
@@ -123,7 +126,8 @@ def step(cell, nonlinearity, w, x, state):
     return (h_new,), (x, h, r, z, hn, n)
 
 
-def step_backward(cell, nonlinearity, w, saved, dstate, g):
+def step_backward(cell, nonlinearity, w, saved, dstate, g, mask=None):
+    m = 1.0 if mask is None else mask
     dh_new = dstate[0]
     if cell == "rnn":
         x, h, a, h_new = saved
@@ -132,9 +136,9 @@ def step_backward(cell, nonlinearity, w, saved, dstate, g):
         else:
             da = dh_new * (a > 0)
         g["W_x"] += np.outer(x, da)
-        g["W_h"] += np.outer(h, da)
+        g["W_h"] += np.outer(m * h, da)
         g["b"] += da
-        return w["W_x"] @ da, (w["W_h"] @ da,)
+        return w["W_x"] @ da, (m * (w["W_h"] @ da),)
     if cell == "lstm":
         x, h, c, i, f, gg, o, c_new = saved
         tc = np.tanh(c_new)
@@ -149,9 +153,9 @@ def step_backward(cell, nonlinearity, w, saved, dstate, g):
             ]
         )
         g["W_x"] += np.outer(x, da)
-        g["W_h"] += np.outer(h, da)
+        g["W_h"] += np.outer(m * h, da)
         g["b"] += da
-        return w["W_x"] @ da, (w["W_h"] @ da, dc * f)
+        return w["W_x"] @ da, (m * (w["W_h"] @ da), dc * f)
     x, h, r, z, hn, n = saved
     dn = dh_new * (1.0 - z) * (1.0 - n**2)
     dr = dn * hn * r * (1.0 - r)
@@ -160,13 +164,13 @@ def step_backward(cell, nonlinearity, w, saved, dstate, g):
     da_x = np.concatenate([dr, dz, dn])
     da_h = np.concatenate([dr, dz, dhn])
     g["W_x"] += np.outer(x, da_x)
-    g["W_h"] += np.outer(h, da_h)
+    g["W_h"] += np.outer(m * h, da_h)
     g["b"] += da_x
     g["b_hn"] += dhn
-    return w["W_x"] @ da_x, (dh_new * z + w["W_h"] @ da_h,)
+    return w["W_x"] @ da_x, (dh_new * z + m * (w["W_h"] @ da_h),)
 
 
-def run_direction(net, w, xs, state, reverse):
+def run_direction(net, w, xs, state, reverse, mask=None):
     """Run one direction of one layer over one sequence ``xs`` of shape (L, I).
 
     Returns the hidden state at every step (in time order), the final state,
@@ -176,13 +180,13 @@ def run_direction(net, w, xs, state, reverse):
     hs = np.zeros((L, state[0].shape[0]))
     tape = []
     for t in reversed(range(L)) if reverse else range(L):
-        state, saved = step(net.cell, net.nonlinearity, w, xs[t], state)
+        state, saved = step(net.cell, net.nonlinearity, w, xs[t], state, mask)
         hs[t] = state[0]
         tape.append((t, saved))
     return hs, state, tape
 
 
-def backprop_direction(net, w, tape, dhs, dstate, truncate, g, input_size):
+def backprop_direction(net, w, tape, dhs, dstate, truncate, g, input_size, mask=None):
     """Backpropagate through one direction of one layer of one sequence.
 
     ``dhs`` (L, H) is the gradient w.r.t. the hidden state at every step,
@@ -194,19 +198,33 @@ def backprop_direction(net, w, tape, dhs, dstate, truncate, g, input_size):
     visited = tape[::-1] if truncate is None else tape[::-1][:truncate]
     for t, saved in visited:
         dstate = (dstate[0] + dhs[t],) + tuple(dstate[1:])
-        dxs[t], dstate = step_backward(net.cell, net.nonlinearity, w, saved, dstate, g)
+        dxs[t], dstate = step_backward(net.cell, net.nonlinearity, w, saved, dstate, g, mask)
     if len(visited) < len(tape):
         dstate = tuple(np.zeros_like(d) for d in dstate)
     return dxs, dstate
 
 
 def run(
-    net, params, X, lengths=None, h0=None, c0=None, dY=None, dh_n=None, dc_n=None, truncate=None
+    net,
+    params,
+    X,
+    lengths=None,
+    h0=None,
+    c0=None,
+    dY=None,
+    dh_n=None,
+    dc_n=None,
+    truncate=None,
+    recurrent_masks=None,
+    input_mask=None,
 ):
     """Forward and backward pass of ``net`` in float64.
 
     Arguments follow ``crnn.functional.forward`` and ``backward``; ``None``
     means zeros (``lengths=None``: every sequence has ``T`` steps).
+    ``recurrent_masks``: one (num_directions, B, H_l) recurrent dropout mask per
+    layer; ``input_mask`` (B, I): every step of sequence b is multiplied by
+    ``input_mask[b]``. None: no dropout.
 
     Returns
     -------
@@ -240,11 +258,19 @@ def run(
         L = int(lengths[b])
         # forward, layer by layer; tapes[layer][direction]
         inp, tapes = X[:L, b], []
+        if input_mask is not None:
+            inp = inp * input_mask[b]
+
+        def mask(layer, d):
+            return None if recurrent_masks is None else recurrent_masks[layer][d, b]
+
         for layer in range(net.num_layers):
             outs, tapes_l = [], []
             for d in range(D):
                 state = (h0[layer][d, b], c0[layer][d, b]) if lstm else (h0[layer][d, b],)
-                hs, state, tape = run_direction(net, weights[layer][d], inp, state, reverse=d == 1)
+                hs, state, tape = run_direction(
+                    net, weights[layer][d], inp, state, reverse=d == 1, mask=mask(layer, d)
+                )
                 outs.append(hs)
                 tapes_l.append(tape)
                 h_n[layer][d, b] = state[0]
@@ -269,13 +295,14 @@ def run(
                     truncate,
                     grads[layer][d],
                     net.layer_input_size(layer),
+                    mask(layer, d),
                 )
                 dinp = dinp + dxs
                 dh0[layer][d, b] = dstate[0]
                 if lstm:
                     dc0[layer][d, b] = dstate[1]
             dout = dinp
-        dX[:L, b] = dout
+        dX[:L, b] = dout if input_mask is None else dout * input_mask[b]
 
     return dict(
         Y=Y,
@@ -286,3 +313,53 @@ def run(
         dc0=dc0 if lstm else None,
         grad=grad,
     )
+
+
+def readout(kind, Y, lengths, num_directions=1, params=None, dfeatures=None):
+    """A sequence-to-vector readout of ``Y`` (T, B, F) and its gradient, one sequence at a
+    time over its own ``lengths[b]`` steps.
+
+    ``kind``: "last" (forward direction's last step, reverse direction's step 0), "mean",
+    "max" (gradient to the first maximum) or "attention" with ``params`` =
+    ``[W (F, A) | b (A) | v (A)]``: ``a = softmax(tanh(Y W + b) v)``, output ``a @ Y``.
+    Returns ``(features (B, F), dY, dparams)`` for the gradient ``dfeatures`` (B, F).
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    T, B, F = Y.shape
+    H = F // num_directions
+    features = np.zeros((B, F))
+    dY = np.zeros_like(Y)
+    dparams = None if params is None else np.zeros(len(params))
+    g_all = np.zeros((B, F)) if dfeatures is None else np.asarray(dfeatures, dtype=np.float64)
+    for b in range(B):
+        L = int(lengths[b])
+        ys, g, dys = Y[:L, b], g_all[b], dY[:L, b]
+        if kind == "last":
+            features[b, :H] = ys[L - 1, :H]
+            features[b, H:] = ys[0, H:]
+            dys[L - 1, :H] += g[:H]
+            dys[0, H:] += g[H:]
+        elif kind == "mean":
+            features[b] = ys.mean(axis=0)
+            dys += g / L
+        elif kind == "max":
+            features[b] = ys.max(axis=0)
+            arg = ys.argmax(axis=0)  # the first maximum
+            dys[arg, np.arange(F)] += g
+        else:
+            A = len(params) // (F + 2)
+            W = params[: F * A].reshape(F, A)
+            bias, v = params[F * A : F * A + A], params[F * A + A :]
+            u = np.tanh(ys @ W + bias)
+            s = u @ v
+            a = np.exp(s - s.max())
+            a /= a.sum()
+            features[b] = a @ ys
+            da = ys @ g
+            ds = a * (da - a @ da)
+            dz = ds[:, None] * v * (1 - u**2)
+            dys += np.outer(a, g) + dz @ W.T
+            dparams[: F * A] += (ys.T @ dz).ravel()
+            dparams[F * A : F * A + A] += dz.sum(axis=0)
+            dparams[F * A + A :] += u.T @ ds
+    return features, dY, dparams

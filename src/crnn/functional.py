@@ -55,7 +55,19 @@ from sklearn.utils import check_random_state
 from . import _kernels
 from ._parallel import map_parts as _map
 
-__all__ = ["RNNLayout", "Stream", "init_params", "forward", "backward"]
+__all__ = [
+    "RNNLayout",
+    "Stream",
+    "init_params",
+    "forward",
+    "backward",
+    "READOUTS",
+    "readout_params_size",
+    "init_readout_params",
+    "readout_forward",
+    "readout_backward",
+    "pool_steps",
+]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 # The kernels index rows and gate columns with C ints (as BLAS does).
@@ -289,6 +301,8 @@ def forward(
     keep_cache=True,
     check_finite=True,
     n_threads=1,
+    recurrent_dropout=0.0,
+    input_dropout=0.0,
 ):
     """Run the stacked recurrent layers over a batch of sequences.
 
@@ -313,7 +327,7 @@ def forward(
         Probability of zeroing each unit of a layer's output before the next layer reads it
         (inverted dropout, between stacked layers only). Use 0 at prediction time.
     random_state : int, RandomState instance or None, default=None
-        Draws the dropout masks.
+        Draws the dropout masks (``backward`` takes them from the cache).
     keep_cache : bool, default=True
         Keep what ``backward`` needs; False saves memory at prediction time.
     check_finite : bool, default=True
@@ -329,8 +343,19 @@ def forward(
         slower). A bidirectional batch that is not split runs the two directions of each
         layer in two threads instead (B=32 T=50 H=64 GRU, 2 cores: 2x faster). Meant for
         BLAS limited to one thread (``threadpoolctl``): the per-step products are too small
-        for BLAS's own threads. Results match ``n_threads=1`` to rounding; dropout masks
-        depend on the split.
+        for BLAS's own threads. Results match ``n_threads=1`` to rounding; ``dropout``
+        masks depend on the split (``recurrent_dropout`` and ``input_dropout`` masks do not).
+    recurrent_dropout : float in [0, 1), default=0.0
+        Variational dropout of the recurrent state (Gal and Ghahramani, 2016): each layer and
+        direction draws one mask per sequence over its hidden units, zeroing each with this
+        probability and scaling the others by 1/(1-p), and multiplies ``h(t-1)`` by it at
+        every step before the recurrent product (the LSTM's cell state, the GRU's ``z * h``
+        and the layer's outputs are not masked). Applied in the kernels' step loops.
+    input_dropout : float in [0, 1), default=0.0
+        Variational dropout of the input features: one mask per sequence over the
+        ``input_size`` features, the same at every step (a feature dropped for a sequence is
+        dropped at all its steps, as Gal and Ghahramani do; a fresh mask per step would let
+        the recurrence average the noise away over the steps), inverted scaling.
 
     Returns
     -------
@@ -369,29 +394,54 @@ def forward(
     if c0 is not None and layout.cell != "lstm":
         raise ValueError(f"c0 is the LSTM's cell state; a {layout.cell!r} cell has none")
     c0 = _check_states(layout, c0, "c0", B, dtype, check_finite)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    for name, p in (
+        ("dropout", dropout),
+        ("recurrent_dropout", recurrent_dropout),
+        ("input_dropout", input_dropout),
+    ):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {p!r}")
     if not _is_positive_int(n_threads):
         raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
 
     parts = _batch_parts(lengths, n_threads, layout)
     # An unsplit batch still gives a bidirectional layer two independent jobs.
     concurrent = n_threads > 1 and len(parts) == 1 and layout.num_directions == 2
-    rng = check_random_state(random_state) if dropout > 0 else None
-    seeds = [None] * len(parts) if rng is None else rng.randint(2**31 - 1, size=len(parts))
+    rng = (
+        check_random_state(random_state)
+        if max(dropout, recurrent_dropout, input_dropout) > 0
+        else None
+    )
+    seeds = [None] * len(parts) if dropout == 0 else rng.randint(2**31 - 1, size=len(parts))
+    # One mask per sequence, drawn for the whole batch (so the same for any split).
+    input_mask = recurrent_masks = None
+    if input_dropout > 0:
+        input_mask = _dropout_mask(rng, (1, B, I), input_dropout, dtype)
+    if recurrent_dropout > 0:
+        recurrent_masks = [
+            _dropout_mask(rng, (layout.num_directions, B, H), recurrent_dropout, dtype)
+            for H in layout.hidden_sizes
+        ]
     views = layout._views(params)
 
     def run(part, seed):
         take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
+        masks = _Masks()
+        masks.between = None if seed is None else check_random_state(seed)
+        masks.recurrent = None if recurrent_masks is None else [take(m) for m in recurrent_masks]
+        masks.input = None if input_mask is None else take(input_mask)
+        x = take(X)
+        if masks.input is not None:  # one copy of X: take's, masked in place, or the product
+            x = x * masks.input if part is None else np.multiply(x, masks.input, out=x)
         return _forward_part(
             layout,
             views,
-            take(X),
+            x,
             lengths if part is None else lengths[part],
             None if h0 is None else [take(h) for h in h0],
             None if c0 is None else [take(c) for c in c0],
             dropout,
-            None if seed is None else check_random_state(seed),
+            masks,
             keep_cache,
             concurrent,
         )
@@ -459,22 +509,49 @@ def _merge_array(parts, pieces, B):
     return out
 
 
+class _Masks:
+    """The dropout of one part of a forward call: ``between`` the RandomState drawing the
+    masks between layers (None without), ``recurrent`` one (num_directions, B, H_l) mask per
+    layer, ``input`` the (1, B, I) mask X was multiplied with (None without either)."""
+
+    __slots__ = ("between", "recurrent", "input")
+
+
+def _dropout_mask(rng, shape, p, dtype):
+    """Inverted dropout: 0 with probability p, else 1/(1-p)."""
+    return (rng.random_sample(shape) >= p).astype(dtype) / dtype.type(1 - p)
+
+
 class _PartCache:
     """What backward needs from one part of a forward call (sequences sorted by length)."""
 
-    __slots__ = ("lengths", "inputs", "outputs", "reserves", "h0", "c0", "masks", "workspace")
+    __slots__ = (
+        "lengths",
+        "inputs",
+        "outputs",
+        "reserves",
+        "h0",
+        "c0",
+        "masks",
+        "dropout",
+        "workspace",
+    )
 
 
-def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, concurrent):
+def _forward_part(
+    layout, views, X, lengths, h0, c0, dropout, dropout_masks, keep_cache, concurrent
+):
     """forward on sequences sorted by decreasing length: (Y, h_n, c_n, part cache). With
-    ``concurrent``, the two directions of each layer run in parallel threads."""
+    ``concurrent``, the two directions of each layer run in parallel threads. X is already
+    multiplied by ``dropout_masks.input``."""
     T, B = X.shape[:2]
     dtype = X.dtype
     X = np.ascontiguousarray(X)
     h0 = None if h0 is None else [np.ascontiguousarray(h) for h in h0]
     c0 = None if c0 is None else [np.ascontiguousarray(c) for c in c0]
     cell = layout._kernel_cell
-    workspace_size = _workspace_size(layout, T, B)
+    recurrent = dropout_masks.recurrent
+    workspace_size = _workspace_size(layout, T, B, recurrent is not None)
     workspaces = [np.empty(workspace_size, dtype=dtype) for _ in range(2 if concurrent else 1)]
     inputs, outputs, reserves, masks, h_n, c_n = [], [], [], [], [], []
     layer_input = X
@@ -486,7 +563,9 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
         out = (np.zeros if padded else np.empty)((T, B, D * H), dtype=dtype)
         hn = np.empty((D, B, H), dtype=dtype)
         cn = np.empty((D, B, H), dtype=dtype) if layout.cell == "lstm" else None
-        reserve_size, _ = _kernels.buffer_sizes(cell, T, B, layer_input.shape[2], H)
+        reserve_size, _ = _kernels.buffer_sizes(
+            cell, T, B, layer_input.shape[2], H, recurrent is not None
+        )
 
         def run(direction):
             # The directions write disjoint halves of out and their own hn, cn and reserve.
@@ -509,6 +588,7 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
                 reserve,
                 workspaces[direction % len(workspaces)],
                 direction == 1,
+                _state(recurrent, layer, direction),
             )
             return reserve
 
@@ -520,9 +600,7 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
         c_n.append(cn)
         layer_input = out
         if dropout > 0 and layer + 1 < layout.num_layers:
-            mask = (rng.random_sample(out.shape) >= dropout).astype(dtype) / dtype.type(
-                1 - dropout
-            )
+            mask = _dropout_mask(dropout_masks.between, out.shape, dropout, dtype)
             masks.append(mask)
             layer_input = out * mask
 
@@ -531,7 +609,7 @@ def _forward_part(layout, views, X, lengths, h0, c0, dropout, rng, keep_cache, c
         cache = _PartCache()
         cache.lengths, cache.inputs, cache.outputs = lengths, inputs, outputs
         cache.reserves, cache.h0, cache.c0, cache.masks = reserves, h0, c0, masks
-        cache.workspace = workspace_size
+        cache.dropout, cache.workspace = dropout_masks, workspace_size
     return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
 
 
@@ -677,6 +755,7 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
                 g.get("b_hn"),
                 workspaces[direction % len(workspaces)],
                 direction == 1,
+                _state(cache.dropout.recurrent, layer, direction),
             )
 
         if concurrent:
@@ -689,6 +768,8 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
             d_in += other
         if layer > 0 and cache.masks:
             d_in *= cache.masks[layer - 1]
+        elif layer == 0 and d_in is not None and cache.dropout.input is not None:
+            d_in *= cache.dropout.input
         d_out = d_in
     return d_out, dh0, dc0, grad
 
@@ -831,6 +912,256 @@ class Stream:
         return self._y[-1][0].copy()
 
 
+# ------------------------------------------------------------------------------ readouts
+
+READOUTS = ("last", "mean", "max", "attention")
+
+
+def _check_readout_kind(kind):
+    if kind not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {kind!r}")
+
+
+def readout_params_size(kind, num_features, attention_size=None):
+    """Number of parameters of a readout: ``num_features * A + 2 * A`` for ``"attention"``
+    (``A = attention_size``, default ``num_features``), 0 for the others."""
+    _check_readout_kind(kind)
+    if not _is_positive_int(num_features):
+        raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+    if kind != "attention":
+        return 0
+    A = num_features if attention_size is None else attention_size
+    if not _is_positive_int(A):
+        raise ValueError(f"attention_size must be None or a positive int, got {A!r}")
+    return (num_features + 2) * A
+
+
+def init_readout_params(
+    kind, num_features, attention_size=None, random_state=None, dtype=np.float64
+):
+    """Fresh parameters of a readout (an empty array for the kinds without any).
+
+    The attention layout is ``[W_a (F, A) row-major | b_a (A) | v (A)]`` for scores
+    ``s_t = v . tanh(y_t W_a + b_a)``. ``W_a`` is Glorot-uniform, ``b_a`` and ``v`` are zero:
+    the scores start equal, so attention starts as mean pooling and learns where to look
+    (``v`` gets a gradient at once; ``W_a`` once ``v`` is non-zero).
+
+    Parameters
+    ----------
+    kind : {"last", "mean", "max", "attention"}
+    num_features : int
+        Features F of each step of Y (``RNNLayout.output_size``).
+    attention_size : int, default=None
+        Scoring units A; None means F.
+    random_state : int, RandomState instance or None, default=None
+    dtype : {np.float32, np.float64}, default=np.float64
+
+    Returns
+    -------
+    params : ndarray of shape (readout_params_size(kind, num_features, attention_size),)
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    n = readout_params_size(kind, num_features, attention_size)
+    params = np.zeros(n, dtype=np.float64)
+    if n:
+        F = num_features
+        A = n // (F + 2)
+        limit = np.sqrt(6.0 / (F + A))
+        params[: F * A] = check_random_state(random_state).uniform(-limit, limit, size=F * A)
+    return params.astype(dtype)
+
+
+class _ReadoutCache:
+    """What readout_backward needs from readout_forward (batch sorted by length)."""
+
+    __slots__ = ("kind", "Y", "lengths", "num_directions", "params", "reserve", "order", "used")
+
+
+def readout_forward(kind, Y, lengths=None, params=None, num_directions=1, check_finite=True):
+    """One vector per sequence from a layer's outputs (sequence-to-vector readout).
+
+    Parameters
+    ----------
+    kind : {"last", "mean", "max", "attention"}
+        ``"last"``: each direction's final state (the forward direction's at the sequence's
+        last step, the reverse direction's at step 0). ``"mean"``, ``"max"``: over the
+        sequence's own steps (padding never counts; the max's gradient goes to the first
+        step holding it). ``"attention"``: additive attention pooling, ``sum_t a_t y_t``
+        with ``a = softmax_t(v . tanh(y_t W_a + b_a))`` over the sequence's steps.
+        Pooling runs over both directions' concatenated states.
+    Y : ndarray of shape (T, B, F)
+        The outputs of ``forward``, time-major; values past a sequence's length are not read.
+    lengths : array-like of int of shape (B,), default=None
+        As in ``forward``; None means every sequence has T steps.
+    params : ndarray of shape (readout_params_size(...),), default=None
+        The attention parameters (``init_readout_params``), Y's dtype; None for the others.
+    num_directions : {1, 2}, default=1
+        Directions whose states Y holds side by side (``"last"`` needs it).
+    check_finite : bool, default=True
+        Refuse NaN or infinity in Y within the sequences' lengths and in params.
+
+    Returns
+    -------
+    features : ndarray of shape (B, F)
+    cache : object
+        Pass it to ``readout_backward`` (once).
+    """
+    _check_readout_kind(kind)
+    Y = _check_array(Y, "Y", 3, None, check_finite=False)
+    T, B, F = Y.shape
+    if T == 0 or B == 0 or F == 0:
+        raise ValueError(
+            f"Y must hold at least one sequence of at least one step and one "
+            f"feature, got shape {Y.shape} (T, B, F)"
+        )
+    if num_directions not in (1, 2) or F % num_directions:
+        raise ValueError(
+            f"num_directions must be 1 or 2 and divide Y's {F} features, got {num_directions!r}"
+        )
+    lengths = _check_lengths(lengths, T, B)
+    if check_finite:
+        _check_finite_steps(Y, lengths, "Y")
+    if kind == "attention":
+        if params is None:
+            raise ValueError("the attention readout needs params (init_readout_params)")
+        params = np.ascontiguousarray(_check_array(params, "params", 1, Y.dtype, check_finite))
+        if params.shape[0] == 0 or params.shape[0] % (F + 2):
+            raise ValueError(
+                f"attention params over {F} features hold (F + 2) * A values "
+                f"for A scoring units, got {params.shape[0]}; make them with "
+                f"init_readout_params('attention', {F}, attention_size)"
+            )
+    elif params is not None and np.size(params):
+        raise ValueError(f"the {kind!r} readout has no parameters; pass params=None")
+    else:
+        params = None
+    order = None
+    if (lengths[1:] > lengths[:-1]).any():  # the kernels take the batch sorted by length
+        order = np.argsort(-lengths, kind="stable")
+        Y, lengths = np.take(Y, order, axis=1), lengths[order]
+    Y = np.ascontiguousarray(Y)
+    _, reserve_size = _kernels.readout_sizes(
+        _kernels.READOUTS[kind],
+        T,
+        B,
+        num_directions,
+        F // num_directions,
+        0 if params is None else len(params) // (F + 2),
+    )
+    reserve = np.empty(reserve_size, dtype=Y.dtype) if reserve_size else None
+    features = np.empty((B, F), dtype=Y.dtype)
+    _kernels.readout_forward(
+        _kernels.READOUTS[kind], Y, lengths, num_directions, params, features, reserve
+    )
+    cache = _ReadoutCache()
+    cache.kind, cache.Y, cache.lengths, cache.num_directions = kind, Y, lengths, num_directions
+    cache.params, cache.reserve, cache.order, cache.used = params, reserve, order, False
+    if order is not None:
+        features = features[np.argsort(order)]
+    return features, cache
+
+
+def readout_backward(cache, dfeatures, check_finite=True):
+    """Gradient of ``readout_forward``.
+
+    Parameters
+    ----------
+    cache : the cache returned by ``readout_forward`` (usable once).
+    dfeatures : ndarray of shape (B, F)
+        Gradient of the loss with respect to ``features``.
+    check_finite : bool, default=True
+        Refuse NaN or infinity in dfeatures.
+
+    Returns
+    -------
+    dY : ndarray of shape (T, B, F)
+        Zero past each sequence's length.
+    dparams : ndarray of the shape of params, or None for the kinds without parameters.
+    """
+    if not isinstance(cache, _ReadoutCache):
+        raise TypeError("cache must be the second value returned by readout_forward")
+    if cache.used:
+        raise ValueError(
+            "this cache was already used by readout_backward; run readout_forward again"
+        )
+    Y = cache.Y
+    T, B, F = Y.shape
+    dfeatures = _check_array(dfeatures, "dfeatures", 2, Y.dtype, check_finite)
+    if dfeatures.shape != (B, F):
+        raise ValueError(f"dfeatures must have shape {(B, F)}, got {dfeatures.shape}")
+    cache.used = True
+    if cache.order is not None:
+        dfeatures = dfeatures[cache.order]
+    dfeatures = np.ascontiguousarray(dfeatures)
+    dY = np.zeros_like(Y)
+    dparams = None if cache.params is None else np.zeros_like(cache.params)
+    _kernels.readout_backward(
+        _kernels.READOUTS[cache.kind],
+        Y,
+        cache.lengths,
+        cache.num_directions,
+        cache.params,
+        cache.reserve,
+        dfeatures,
+        dY,
+        dparams,
+    )
+    if cache.order is not None:
+        dY = np.take(dY, np.argsort(cache.order), axis=1)
+    return dY, dparams
+
+
+def pool_steps(X, k, lengths=None, mode="mean"):
+    """Shorten sequences k-fold before the first layer: average (or take one of) every k
+    steps.
+
+    A sequence of length L becomes ``ceil(L / k)`` steps; with ``"mean"`` its last, partial
+    block is averaged over its real steps only (padding is never read).
+
+    Parameters
+    ----------
+    X : ndarray of shape (T, B, I)
+        Time-major sequences (float32 or float64).
+    k : int >= 1
+    lengths : array-like of int of shape (B,), default=None
+        As in ``forward``; None means every sequence has T steps.
+    mode : {"mean", "stride"}, default="mean"
+        ``"mean"``: step j is the mean of steps ``jk .. jk+k-1``; ``"stride"``: it is step
+        ``jk``.
+
+    Returns
+    -------
+    X_pooled : ndarray of shape (ceil(T / k), B, I), zero past each new length
+    lengths_pooled : ndarray of int of shape (B,)
+    """
+    if not _is_positive_int(k):
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if mode not in ("mean", "stride"):
+        raise ValueError(f"mode must be 'mean' or 'stride', got {mode!r}")
+    X = _check_array(X, "X", 3, None, check_finite=False)
+    T, B, _ = X.shape
+    if T == 0 or B == 0:
+        raise ValueError(
+            f"X must hold at least one sequence of at least one step, got shape "
+            f"{X.shape} (T, B, I)"
+        )
+    lengths = _check_lengths(lengths, T, B)
+    steps = -(-T // k)
+    new_lengths = (-(-lengths // k)).astype(np.intc)
+    real = np.arange(T)[:, None] < lengths  # (T, B)
+    if mode == "stride":
+        return np.ascontiguousarray(np.where(real[::k, :, None], X[::k], 0)), new_lengths
+    # One pass: the real steps, zero elsewhere, summed per block of k (the last one padded).
+    blocks = np.zeros((steps * k, *X.shape[1:]), dtype=X.dtype)
+    np.copyto(blocks[:T], X, where=real[:, :, None])
+    counts = np.clip(lengths - np.arange(steps)[:, None] * k, 0, k)  # real steps per block
+    out = blocks.reshape(steps, k, *X.shape[1:]).sum(axis=1)
+    out /= np.maximum(counts, 1)[:, :, None].astype(X.dtype)
+    return out, new_lengths
+
+
 def _is_positive_int(value):
     return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
 
@@ -839,10 +1170,10 @@ def _state(states, layer, direction):
     return None if states is None else states[layer][direction]
 
 
-def _workspace_size(layout, T, B):
+def _workspace_size(layout, T, B, masked=False):
     cell = layout._kernel_cell
     return max(
-        _kernels.buffer_sizes(cell, T, B, layout.layer_input_size(layer), H)[1]
+        _kernels.buffer_sizes(cell, T, B, layout.layer_input_size(layer), H, masked)[1]
         for layer, H in enumerate(layout.hidden_sizes)
     )
 
