@@ -136,6 +136,26 @@ static void FN(rows_in_chunks)(const BLAS_TABLE *blas, int rows, int chunk, int 
     }
 }
 
+/* Recurrent dropout: m * h(t-1) of the nb sequences at processing step s, kept in the reserve
+ * at the row of the step (for dW_h). Returns its nb contiguous rows for the product: the
+ * reserve's own in the forward direction (step s is time s), else a copy in `hm` (B, H). */
+static inline const real *FN(masked_state)(const crnn_dims *d, const int *lengths, int s, int nb,
+                                    const real *mask, const real *hn, real *hm, real *hm_keep)
+{
+    const int B = d->B, H = d->H;
+    real *rows = d->reverse ? hm : hm_keep + (size_t)s * B * H;
+    for (int bb = 0; bb < nb; ++bb) {
+        const real *restrict m = mask + (size_t)bb * H, *restrict h = hn + (size_t)bb * H;
+        real *restrict out = rows + (size_t)bb * H;
+        for (int j = 0; j < H; ++j)
+            out[j] = m[j] * h[j];
+        if (d->reverse)
+            memcpy(hm_keep + ((size_t)step_time(1, lengths[bb], s) * B + bb) * H, out,
+                   (size_t)H * sizeof(real));
+    }
+    return rows;
+}
+
 CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                      const int *lengths, const real *W_x, const real *W_h, const real *b,
                      const real *b_hn, const real *h0, const real *c0, const real *mask,
@@ -155,12 +175,11 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     const int GH = crnn_gates(cell) * H, Gs = reserve_row_width(cell, H);
     const int T_max = lengths[0];
     /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose |
-     * hm (B, H) one step's masked state m * h(t-1), in step order (mask only) */
+     * hm (B, H) one step's masked state m * h(t-1), reverse direction with a mask only */
     real *gh = workspace, *W_hT = gh + (size_t)B * GH, *ghT = W_hT + (size_t)GH * H;
     real *hm = ghT + (size_t)GH * B;
     real *c_keep = reserve + (size_t)d->T * B * Gs;         /* (T, B, H) LSTM cell states */
     real *hm_keep = c_keep + (cell == CRNN_LSTM ? (size_t)d->T * B * H : 0); /* (T, B, H) */
-    const real *h_in = d->masked ? hm : hn;                 /* what multiplies W_h */
     if (FN(some_rows_take)(blas, STEP_TRANSPOSED, B, GH, H))
         FN(transpose)(H, GH, W_h, W_hT, 0);
 
@@ -181,14 +200,8 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
 
     for (int s = 0; s < T_max; ++s) {
         const int nb = n_longer(lengths, B, s);
-        /* recurrent dropout: hm = m * h(t-1), kept for dW_h at the row of its step */
-        for (int bb = 0; d->masked && bb < nb; ++bb) {
-            const size_t row = (size_t)step_time(d->reverse, lengths[bb], s) * B + bb;
-            const real *m = mask + (size_t)bb * H, *h = hn + (size_t)bb * H;
-            real *out = hm + (size_t)bb * H, *keep = hm_keep + row * H;
-            for (int j = 0; j < H; ++j)
-                out[j] = keep[j] = m[j] * h[j];
-        }
+        const real *h_in = d->masked ? FN(masked_state)(d, lengths, s, nb, mask, hn, hm, hm_keep)
+                                     : hn; /* what multiplies W_h */
         /* Gh = h(t-1) W_h    (nb, GH) = (nb, H)(H, GH)
          * or its transpose:  (GH, nb) = (GH, H)(nb, H)^T, transposed into gh */
         int chunk;
