@@ -128,7 +128,8 @@ def test_attention_starts_as_mean_pooling():
     np.testing.assert_allclose(readout_forward("attention", Y, LENGTHS, params)[0],
                                readout_forward("mean", Y, LENGTHS)[0], rtol=1e-13)
     assert readout_params_size("mean", 3) == 0 and init_readout_params("max", 3).size == 0
-    assert readout_params_size("attention", 3) == 15  # attention_size defaults to F
+    assert readout_params_size("attention", 3) == 5  # attention_size max(1, F // 4)
+    assert readout_params_size("attention", 64) == 66 * 16
 
 
 def test_attention_weights_follow_the_scores():

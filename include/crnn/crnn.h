@@ -180,7 +180,7 @@ int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const doubl
  *   Y (T, B, F) -- U (T, B, A) -- s --> softmax over t < len_b --> a (T, B) --> out (B, F)
  *        \____________________________________________________________/
  *
- * Forward fills the reserve (ATTENTION: u and a of every row; crnn_readout_reserve_size);
+ * Forward fills the reserve (MAX: the maxima; ATTENTION: u and a of every row);
  * backward reads it, overwrites it, and *accumulates* into dY (T, B, F) and dparams.
  */
 typedef enum {
@@ -198,7 +198,7 @@ typedef struct {
 } crnn_readout_dims;
 
 /* Parameters of a readout (ATTENTION: F*A + 2A, the others 0), and reserve elements
- * (ATTENTION: T*B*(A+1), the others 0); both 0 for invalid dims too. */
+ * (MAX: B*F, the maxima; ATTENTION: T*B*(A+1); the others 0); both 0 for invalid dims. */
 size_t crnn_readout_params_size(const crnn_readout_dims *d);
 size_t crnn_readout_reserve_size(const crnn_readout_dims *d);
 

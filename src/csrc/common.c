@@ -101,10 +101,13 @@ size_t crnn_readout_params_size(const crnn_readout_dims *d)
 
 size_t crnn_readout_reserve_size(const crnn_readout_dims *d)
 {
-    if (d == NULL || !readout_kind_ok(d) || !readout_dims_ok(d) ||
-        d->kind != CRNN_READOUT_ATTENTION)
+    if (d == NULL || !readout_kind_ok(d) || !readout_dims_ok(d))
         return 0;
-    return (size_t)d->T * d->B * ((size_t)d->A + 1);
+    if (d->kind == CRNN_READOUT_MAX)
+        return (size_t)d->B * d->D * d->H;
+    if (d->kind == CRNN_READOUT_ATTENTION)
+        return (size_t)d->T * d->B * ((size_t)d->A + 1);
+    return 0;
 }
 
 int crnn_check_readout(const crnn_readout_dims *d, const int *lengths)

@@ -6,8 +6,9 @@
  *
  * Shapes (rows are (t, b) pairs, row index t*B + b; F = D*H):
  *   Y, dY (T, B, F)   out, dout (B, F)   params [W_a (F, A) | b_a (A) | v (A)]
- *   reserve (ATTENTION): u (T, B, A), then a (T, B); backward overwrites u with dz, the
- *   gradient w.r.t. the scoring layer's pre-activation Y_t W_a + b_a.
+ *   reserve: ATTENTION u (T, B, A), then a (T, B); backward overwrites u with dz, the
+ *   gradient w.r.t. the scoring layer's pre-activation Y_t W_a + b_a. MAX: the maxima (B, F),
+ *   which backward marks off as it finds the first step holding each.
  */
 
 /* e^y for y <= 0 (a softmax weight after subtracting the max). */
@@ -76,7 +77,7 @@ int FN(crnn_readout_forward)(const BLAS_TABLE *blas, const crnn_readout_dims *d,
     if (status != CRNN_OK)
         return status;
     const int attention = d->kind == CRNN_READOUT_ATTENTION;
-    if (Y == NULL || out == NULL ||
+    if (Y == NULL || out == NULL || (d->kind == CRNN_READOUT_MAX && reserve == NULL) ||
         (attention && (blas == NULL || blas->gemm == NULL || params == NULL || reserve == NULL)))
         return CRNN_ERR_NULL;
     if (attention) {
@@ -113,6 +114,8 @@ int FN(crnn_readout_forward)(const BLAS_TABLE *blas, const crnn_readout_dims *d,
             break;
         }
     }
+    if (d->kind == CRNN_READOUT_MAX)
+        memcpy(reserve, out, (size_t)B * F * sizeof(real));
     return CRNN_OK;
 }
 
@@ -176,6 +179,7 @@ int FN(crnn_readout_backward)(const BLAS_TABLE *blas, const crnn_readout_dims *d
         return status;
     const int attention = d->kind == CRNN_READOUT_ATTENTION;
     if (Y == NULL || dout == NULL || dY == NULL ||
+        (d->kind == CRNN_READOUT_MAX && reserve == NULL) ||
         (attention && (blas == NULL || blas->gemm == NULL || params == NULL ||
                        reserve == NULL || dparams == NULL)))
         return CRNN_ERR_NULL;
@@ -202,14 +206,22 @@ int FN(crnn_readout_backward)(const BLAS_TABLE *blas, const crnn_readout_dims *d
                 for (int j = 0; j < F; ++j)
                     dy0[t * step + j] += g[j] / L;
             break;
-        default: /* CRNN_READOUT_MAX: to the first step holding the maximum */
-            for (int j = 0; j < F; ++j) {
-                int arg = 0;
-                for (int t = 1; t < L; ++t)
-                    arg = y0[t * step + j] > y0[arg * step + j] ? t : arg;
-                dy0[arg * step + j] += g[j];
+        default: { /* CRNN_READOUT_MAX: to the first step holding the maximum, step by step */
+            real *restrict top = reserve + (size_t)bb * F;
+            const real *restrict gb = g;
+            for (int t = 0; t < L; ++t) {
+                const real *restrict y = y0 + t * step;
+                real *restrict dy = dy0 + t * step;
+                /* Found maxima become +inf, which no finite later step equals. (Written as
+                 * selects of values, not of an int flag, so that GCC vectorizes the loop.) */
+                for (int j = 0; j < F; ++j) {
+                    const real hit = y[j] == top[j] ? 1 : 0;
+                    dy[j] += hit * gb[j];
+                    top[j] = hit > 0 ? (real)INFINITY : top[j];
+                }
             }
             break;
+        }
         }
     }
     return CRNN_OK;
