@@ -169,3 +169,24 @@ def test_nan_and_cache_reuse_are_refused():
     readout_backward(cache, np.ones((2, 2)))
     with pytest.raises(ValueError, match="already used"):
         readout_backward(cache, np.ones((2, 2)))
+
+
+def test_kernel_glue_refuses_inconsistent_buffers():
+    from crnn import _kernels as K
+
+    Y = np.zeros((4, 2, 6))
+    lengths = np.array([4, 2], np.intc)
+    out = np.empty((2, 6))
+    attention, mean = K.READOUTS["attention"], K.READOUTS["mean"]
+    with pytest.raises(ValueError, match="params has the wrong size"):
+        K.readout_forward(attention, Y, lengths, 1, np.zeros(9), out, np.empty(100))
+    with pytest.raises(ValueError, match="reserve too small"):
+        K.readout_forward(attention, Y, lengths, 1, np.zeros(8), out, np.empty(3))
+    with pytest.raises(ValueError, match="sorted non-increasing"):
+        K.readout_forward(mean, Y, lengths[::-1].copy(), 1, None, out, None)
+    with pytest.raises(ValueError, match="num_directions equal halves"):
+        K.readout_forward(mean, Y, lengths, 4, None, out, None)
+    with pytest.raises(ValueError, match="out must be"):
+        K.readout_forward(mean, Y, lengths, 1, None, np.empty((2, 5)), None)
+    assert K.readout_sizes(attention, 4, 2, 2, 3, 5) == (8 * 5, 4 * 2 * 6)
+    assert K.readout_sizes(K.READOUTS["max"], 4, 2, 2, 3, 0) == (0, 2 * 6)

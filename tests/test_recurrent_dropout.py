@@ -170,3 +170,21 @@ def test_pool_steps_keeps_float32_and_refuses_bad_input():
         pool_steps(X, 2, mode="max")
     with pytest.raises(ValueError, match=r"length must be in \[1, T=5\]"):
         pool_steps(X, 2, [6, 1])
+
+
+def test_kernel_glue_checks_the_mask():
+    from crnn import _kernels as K
+
+    T, B, I, H = 3, 2, 2, 4
+    cell = K.CELLS["gru"]
+    plain, masked = K.buffer_sizes(cell, T, B, I, H), K.buffer_sizes(cell, T, B, I, H, True)
+    assert masked[0] == plain[0] + T * B * H  # the masked states every step multiplied
+    args = (cell, np.zeros((T, B, I)), np.full(B, T, np.intc), np.zeros((I, 3 * H)),
+            np.zeros((H, 3 * H)), np.zeros(3 * H), np.zeros(H), None, None,
+            np.zeros((T, B, H)), 0, np.zeros((B, H)), None, np.empty(masked[0]),
+            np.empty(masked[1]), False)
+    with pytest.raises(ValueError, match=r"mask must be \(B, H\)"):
+        K.forward(*args, np.ones((B, H + 1)))
+    with pytest.raises(ValueError, match="reserve too small"):
+        K.forward(*args[:13], np.empty(plain[0]), np.empty(masked[1]), False, np.ones((B, H)))
+    K.forward(*args, np.ones((B, H)))
