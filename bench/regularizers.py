@@ -6,21 +6,21 @@ input gradient, as the estimators run it), float32, BLAS on one thread, with:
     ``dh_n``; ``"mean"``, ``"max"``, ``"attention"``: ``readout_forward`` + ``readout_backward``
     + the gradient back through ``dY``),
   - recurrent dropout, input dropout (p = 0.25),
-and prints a Markdown table of the medians and the ratios (of medians, and of best times) to
-the plain step (readout ``"last"``, no dropout). Usage: ``python bench/regularizers.py [--quick]``.
+and prints a Markdown table of the fastest call of each variant and its ratio to the plain
+step's (readout ``"last"``, no dropout), with the ratio of the medians beside it. The variants
+are called in turn, one call each, ``--calls`` times: on a loaded machine the fastest of many
+interleaved calls is the steadiest statistic (a call that ran undisturbed), and ratios within
+one run compare like with like. Usage: ``python bench/regularizers.py [--quick]``.
 """
 import argparse
+import gc
 import statistics
-import sys
-from pathlib import Path
+import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved  # noqa: E402
-
-from crnn import functional as F  # noqa: E402
+from crnn import functional as F
 
 
 def step_fns(cell, T, B, I, H, dtype=np.float32):
@@ -61,27 +61,43 @@ def step_fns(cell, T, B, I, H, dtype=np.float32):
     }
 
 
+def sample(fns, calls):
+    """Seconds of each of ``calls`` calls of every callable, called in turn (after one
+    warm-up call each), with the garbage collector off."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    gc.disable()
+    try:
+        for _ in range(calls):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one shape, short samples")
+    parser.add_argument("--quick", action="store_true", help="one shape, 5 calls")
+    parser.add_argument("--calls", type=int, default=60, help="calls of each variant")
     args = parser.parse_args()
     shapes = [("lstm", 100, 32, 16, 64), ("lstm", 100, 32, 16, 128), ("gru", 100, 32, 16, 64),
               ("gru", 100, 32, 16, 128), ("rnn", 200, 32, 1, 32)]
     if args.quick:
         shapes = shapes[:1]
-    print("| cell | T | B | I | H | variant | ms (median) | ratio (median) | ratio (best) |")
+    print("| cell | T | B | I | H | variant | ms (fastest) | ratio (fastest) | ratio (median) |")
     print("|---|---|---|---|---|---|---|---|---|")
     with threadpool_limits(1, user_api="blas"):
         for shape in shapes:
-            fns = step_fns(*shape)
-            samples, _ = interleaved(fns, repeats=7 if not args.quick else 3,
-                                     min_time=0.05 if args.quick else 0.2,
-                                     max_time=10 if args.quick else 40)
+            samples = sample(step_fns(*shape), 5 if args.quick else args.calls)
             base = samples["last (plain step)"]
             for name, times in samples.items():
-                t = statistics.median(times)
-                print(f"| {' | '.join(map(str, shape))} | {name} | {1e3 * t:.2f} | "
-                      f"{t / statistics.median(base):.2f} | {min(times) / min(base):.2f} |")
+                print(f"| {' | '.join(map(str, shape))} | {name} | {1e3 * min(times):.2f} | "
+                      f"{min(times) / min(base):.2f} | "
+                      f"{statistics.median(times) / statistics.median(base):.2f} |")
 
 
 if __name__ == "__main__":
