@@ -61,7 +61,6 @@ __all__ = [
     "init_params",
     "forward",
     "backward",
-    "READOUTS",
     "readout_params_size",
     "init_readout_params",
     "readout_forward",
@@ -914,6 +913,7 @@ class Stream:
 
 # ------------------------------------------------------------------------------ readouts
 
+# The kinds of readout_forward.
 READOUTS = ("last", "mean", "max", "attention")
 
 
@@ -927,8 +927,22 @@ def _default_attention_size(num_features):
 
 
 def readout_params_size(kind, num_features, attention_size=None):
-    """Number of parameters of a readout: ``num_features * A + 2 * A`` for ``"attention"``
-    (``A = attention_size``, by default ``max(1, num_features // 4)``), 0 for the others."""
+    """Number of parameters of a sequence-to-vector readout.
+
+    Parameters
+    ----------
+    kind : {"last", "mean", "max", "attention"}
+        The readout (see ``readout_forward``).
+    num_features : int
+        Features F of each step of Y.
+    attention_size : int, default=None
+        Scoring units A of ``"attention"``; None means ``max(1, F // 4)``.
+
+    Returns
+    -------
+    size : int
+        ``(F + 2) * A`` for ``"attention"``, 0 for the others.
+    """
     _check_readout_kind(kind)
     if not _is_positive_int(num_features):
         raise ValueError(f"num_features must be a positive int, got {num_features!r}")
@@ -953,6 +967,7 @@ def init_readout_params(
     Parameters
     ----------
     kind : {"last", "mean", "max", "attention"}
+        The readout (see ``readout_forward``).
     num_features : int
         Features F of each step of Y (``RNNLayout.output_size``).
     attention_size : int, default=None
@@ -960,11 +975,14 @@ def init_readout_params(
         products cost as much as a second input projection (LSTM, H=64, T=100, B=32: 15% of
         a training step; A = F/4, 5%).
     random_state : int, RandomState instance or None, default=None
+        Draws ``W_a``.
     dtype : {np.float32, np.float64}, default=np.float64
+        The parameters' dtype (that of Y).
 
     Returns
     -------
     params : ndarray of shape (readout_params_size(kind, num_features, attention_size),)
+        The flat parameters.
     """
     dtype = np.dtype(dtype)
     if dtype not in _FLOAT_DTYPES:
@@ -1011,6 +1029,7 @@ def readout_forward(kind, Y, lengths=None, params=None, num_directions=1, check_
     Returns
     -------
     features : ndarray of shape (B, F)
+        One vector per sequence.
     cache : object
         Pass it to ``readout_backward`` (once).
     """
@@ -1074,7 +1093,8 @@ def readout_backward(cache, dfeatures, check_finite=True):
 
     Parameters
     ----------
-    cache : the cache returned by ``readout_forward`` (usable once).
+    cache : object
+        The cache returned by ``readout_forward`` (usable once).
     dfeatures : ndarray of shape (B, F)
         Gradient of the loss with respect to ``features``.
     check_finite : bool, default=True
@@ -1083,8 +1103,9 @@ def readout_backward(cache, dfeatures, check_finite=True):
     Returns
     -------
     dY : ndarray of shape (T, B, F)
-        Zero past each sequence's length.
-    dparams : ndarray of the shape of params, or None for the kinds without parameters.
+        Gradient with respect to Y; zero past each sequence's length.
+    dparams : ndarray or None
+        Gradient with respect to params (of their shape); None for the kinds without.
     """
     if not isinstance(cache, _ReadoutCache):
         raise TypeError("cache must be the second value returned by readout_forward")
@@ -1120,10 +1141,9 @@ def readout_backward(cache, dfeatures, check_finite=True):
 
 
 def pool_steps(X, k, lengths=None, mode="mean"):
-    """Shorten sequences k-fold before the first layer: average (or take one of) every k
-    steps.
+    """Shorten sequences k-fold: average (or take one of) every k steps.
 
-    A sequence of length L becomes ``ceil(L / k)`` steps; with ``"mean"`` its last, partial
+    For long sequences, before the first layer. A sequence of length L becomes ``ceil(L / k)`` steps; with ``"mean"`` its last, partial
     block is averaged over its real steps only (padding is never read).
 
     Parameters
@@ -1131,6 +1151,7 @@ def pool_steps(X, k, lengths=None, mode="mean"):
     X : ndarray of shape (T, B, I)
         Time-major sequences (float32 or float64).
     k : int >= 1
+        Steps per block.
     lengths : array-like of int of shape (B,), default=None
         As in ``forward``; None means every sequence has T steps.
     mode : {"mean", "stride"}, default="mean"
@@ -1139,8 +1160,10 @@ def pool_steps(X, k, lengths=None, mode="mean"):
 
     Returns
     -------
-    X_pooled : ndarray of shape (ceil(T / k), B, I), zero past each new length
+    X_pooled : ndarray of shape (ceil(T / k), B, I)
+        The shortened sequences, zero past each new length.
     lengths_pooled : ndarray of int of shape (B,)
+        ``ceil(lengths / k)``.
     """
     if not _is_positive_int(k):
         raise ValueError(f"k must be a positive int, got {k!r}")
