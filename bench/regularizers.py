@@ -12,6 +12,7 @@ are called in turn, one call each, ``--calls`` times: on a loaded machine the fa
 interleaved calls is the steadiest statistic (a call that ran undisturbed), and ratios within
 one run compare like with like. Usage: ``python bench/regularizers.py [--quick]``.
 """
+
 import argparse
 import gc
 import statistics
@@ -35,10 +36,12 @@ def step_fns(cell, T, B, I, H, dtype=np.float32):
 
     def plain(**dropout):
         def run():
-            _, (h_n, _), cache = F.forward(layout, params, X, lengths, random_state=0,
-                                           check_finite=False, **dropout)
+            _, (h_n, _), cache = F.forward(
+                layout, params, X, lengths, random_state=0, check_finite=False, **dropout
+            )
             dh_n = [dfeat[None]]
             return F.backward(cache, None, dh_n, check_finite=False, input_grad=False)[3]
+
         return run
 
     def pooled(kind):
@@ -49,6 +52,7 @@ def step_fns(cell, T, B, I, H, dtype=np.float32):
             _, rcache = F.readout_forward(kind, Y, lengths, p, check_finite=False)
             dY, _ = F.readout_backward(rcache, dfeat, check_finite=False)
             return F.backward(cache, dY, check_finite=False, input_grad=False)[3]
+
         return run
 
     return {
@@ -84,8 +88,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one shape, 5 calls")
     parser.add_argument("--calls", type=int, default=60, help="calls of each variant")
     args = parser.parse_args()
-    shapes = [("lstm", 100, 32, 16, 64), ("lstm", 100, 32, 16, 128), ("gru", 100, 32, 16, 64),
-              ("gru", 100, 32, 16, 128), ("rnn", 200, 32, 1, 32)]
+    shapes = [
+        ("lstm", 100, 32, 16, 64),
+        ("lstm", 100, 32, 16, 128),
+        ("gru", 100, 32, 16, 64),
+        ("gru", 100, 32, 16, 128),
+        ("rnn", 200, 32, 1, 32),
+    ]
     if args.quick:
         shapes = shapes[:1]
     print("| cell | T | B | I | H | variant | ms (fastest) | ratio (fastest) | ratio (median) |")
@@ -95,9 +104,11 @@ def main():
             samples = sample(step_fns(*shape), 5 if args.quick else args.calls)
             base = samples["last (plain step)"]
             for name, times in samples.items():
-                print(f"| {' | '.join(map(str, shape))} | {name} | {1e3 * min(times):.2f} | "
-                      f"{min(times) / min(base):.2f} | "
-                      f"{statistics.median(times) / statistics.median(base):.2f} |")
+                print(
+                    f"| {' | '.join(map(str, shape))} | {name} | {1e3 * min(times):.2f} | "
+                    f"{min(times) / min(base):.2f} | "
+                    f"{statistics.median(times) / statistics.median(base):.2f} |"
+                )
 
 
 if __name__ == "__main__":

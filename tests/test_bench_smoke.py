@@ -80,10 +80,16 @@ def test_two_thread_mode_splits_crnn_batches_and_says_so(tmp_path):
 def test_regularizers_bench_runs():
     """bench/regularizers.py (readouts and dropouts against the step) prints its table."""
     script = RUN.parent / "regularizers.py"
-    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| lstm")]
     assert [row.split(" | ")[5] for row in rows] == [
-        "last (plain step)", "mean", "max", "attention", "recurrent_dropout=0.25",
-        "input_dropout=0.25"]
+        "last (plain step)",
+        "mean",
+        "max",
+        "attention",
+        "recurrent_dropout=0.25",
+        "input_dropout=0.25",
+    ]

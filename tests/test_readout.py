@@ -3,10 +3,18 @@ reference, central finite differences, float32, padding, bidirectional layers, b
 
 import numpy as np
 import pytest
-
-from crnn.functional import (READOUTS, RNNLayout, forward, init_params, init_readout_params,
-                             readout_backward, readout_forward, readout_params_size)
 from reference import readout as reference_readout
+
+from crnn.functional import (
+    READOUTS,
+    RNNLayout,
+    forward,
+    init_params,
+    init_readout_params,
+    readout_backward,
+    readout_forward,
+    readout_params_size,
+)
 
 EPS = 1e-6
 LENGTHS = np.array([3, 5, 1, 4])  # unsorted, covering 1 and T
@@ -21,7 +29,7 @@ def problem(kind, D=1, H=3, T=5, lengths=LENGTHS, A=4, seed=0):
     params = None
     if kind == "attention":
         params = init_readout_params(kind, F, A, random_state=seed)
-        params[F * A:] = rng.normal(size=2 * A)  # b_a and v start at zero: make them count
+        params[F * A :] = rng.normal(size=2 * A)  # b_a and v start at zero: make them count
     return Y, params, rng.normal(size=(B, F))
 
 
@@ -67,16 +75,20 @@ def test_gradients_match_finite_differences(kind, D):
 
     np.testing.assert_allclose(dY, numerical_gradient(loss, Y), rtol=1e-6, atol=1e-8)
     if params is not None:
-        np.testing.assert_allclose(dparams, numerical_gradient(loss, params), rtol=1e-6,
-                                   atol=1e-8)
+        np.testing.assert_allclose(dparams, numerical_gradient(loss, params), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("kind", READOUTS)
 def test_float32_matches_float64(kind):
     Y, params, R = problem(kind, 2, seed=2)
     f64, c64 = readout_forward(kind, Y, LENGTHS, params, num_directions=2)
-    f32, c32 = readout_forward(kind, Y.astype(np.float32), LENGTHS,
-                               None if params is None else params.astype(np.float32), 2)
+    f32, c32 = readout_forward(
+        kind,
+        Y.astype(np.float32),
+        LENGTHS,
+        None if params is None else params.astype(np.float32),
+        2,
+    )
     assert f32.dtype == np.float32
     np.testing.assert_allclose(f32, f64, rtol=1e-5, atol=1e-6)
     for g32, g64 in zip(readout_backward(c32, R.astype(np.float32)), readout_backward(c64, R)):
@@ -94,8 +106,8 @@ def test_padding_never_counts(kind):
     dY, dparams = readout_backward(cache, R)
     total = np.zeros_like(dparams) if dparams is not None else None
     for b, L in enumerate(LENGTHS):
-        alone, c = readout_forward(kind, Y[:L, b:b + 1], None, params, num_directions=2)
-        dY_alone, dp = readout_backward(c, R[b:b + 1])
+        alone, c = readout_forward(kind, Y[:L, b : b + 1], None, params, num_directions=2)
+        dY_alone, dp = readout_backward(c, R[b : b + 1])
         np.testing.assert_allclose(features[b], alone[0], rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(dY[:L, b], dY_alone[:, 0], rtol=1e-13, atol=1e-14)
         if dp is not None:
@@ -125,8 +137,11 @@ def test_attention_starts_as_mean_pooling():
     Y, _, _ = problem("mean", 1, seed=5)
     params = init_readout_params("attention", 3, 4, random_state=0)
     assert params.shape == (readout_params_size("attention", 3, 4),) == (20,)
-    np.testing.assert_allclose(readout_forward("attention", Y, LENGTHS, params)[0],
-                               readout_forward("mean", Y, LENGTHS)[0], rtol=1e-13)
+    np.testing.assert_allclose(
+        readout_forward("attention", Y, LENGTHS, params)[0],
+        readout_forward("mean", Y, LENGTHS)[0],
+        rtol=1e-13,
+    )
     assert readout_params_size("mean", 3) == 0 and init_readout_params("max", 3).size == 0
     assert readout_params_size("attention", 3) == 5  # attention_size max(1, F // 4)
     assert readout_params_size("attention", 64) == 66 * 16
@@ -142,18 +157,23 @@ def test_attention_weights_follow_the_scores():
     np.testing.assert_allclose(features[0], Y[2, 0], atol=1e-3)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda Y: readout_forward("median", Y), "readout must be one of"),
-    (lambda Y: readout_forward("mean", Y, [3, 9]), r"length must be in \[1, T=5\]"),
-    (lambda Y: readout_forward("mean", Y, [3]), "lengths must have shape"),
-    (lambda Y: readout_forward("attention", Y), "needs params"),
-    (lambda Y: readout_forward("attention", Y, None, np.ones(7)), r"\(F \+ 2\) \* A"),
-    (lambda Y: readout_forward("mean", Y, None, np.ones(8)), "has no parameters"),
-    (lambda Y: readout_forward("last", Y, None, None, num_directions=3), "num_directions"),
-    (lambda Y: readout_forward("attention", Y, None, np.ones(8, np.float32)), "float32"),
-    (lambda Y: readout_backward(readout_forward("max", Y)[1], np.ones((2, 3))),
-     r"dfeatures must have shape \(2, 2\)"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda Y: readout_forward("median", Y), "readout must be one of"),
+        (lambda Y: readout_forward("mean", Y, [3, 9]), r"length must be in \[1, T=5\]"),
+        (lambda Y: readout_forward("mean", Y, [3]), "lengths must have shape"),
+        (lambda Y: readout_forward("attention", Y), "needs params"),
+        (lambda Y: readout_forward("attention", Y, None, np.ones(7)), r"\(F \+ 2\) \* A"),
+        (lambda Y: readout_forward("mean", Y, None, np.ones(8)), "has no parameters"),
+        (lambda Y: readout_forward("last", Y, None, None, num_directions=3), "num_directions"),
+        (lambda Y: readout_forward("attention", Y, None, np.ones(8, np.float32)), "float32"),
+        (
+            lambda Y: readout_backward(readout_forward("max", Y)[1], np.ones((2, 3))),
+            r"dfeatures must have shape \(2, 2\)",
+        ),
+    ],
+)
 def test_bad_input_is_refused(call, message):
     Y = np.random.default_rng(6).normal(size=(5, 2, 2))
     with pytest.raises((ValueError, TypeError), match=message):

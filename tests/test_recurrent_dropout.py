@@ -4,11 +4,11 @@ fixed seed, p = 0, float32, batch splits, and the step shortening of pool_steps.
 
 import numpy as np
 import pytest
-
-from crnn.functional import backward, forward, pool_steps
 from harness import assert_results_close, layout_for, random_problem
 from reference import Net, run
 from test_functional_gradcheck import numerical_gradient
+
+from crnn.functional import backward, forward, pool_steps
 
 
 def drawn_masks(cache, B):
@@ -31,10 +31,23 @@ def drawn_masks(cache, B):
 
 
 def run_with_dropout(p, dtype=np.float64, keep_cache=True, **dropout):
-    cast = (lambda a: None if a is None else a.astype(dtype))
-    cast_all = (lambda arrays: None if arrays is None else [cast(a) for a in arrays])
-    return forward(layout_for(p.net), cast(p.params), cast(p.X), p.lengths, cast_all(p.h0),
-                   cast_all(p.c0), random_state=0, keep_cache=keep_cache, **dropout)
+    def cast(a):
+        return None if a is None else a.astype(dtype)
+
+    def cast_all(arrays):
+        return None if arrays is None else [cast(a) for a in arrays]
+
+    return forward(
+        layout_for(p.net),
+        cast(p.params),
+        cast(p.X),
+        p.lengths,
+        cast_all(p.h0),
+        cast_all(p.c0),
+        random_state=0,
+        keep_cache=keep_cache,
+        **dropout,
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
@@ -47,8 +60,19 @@ def test_matches_reference_given_the_masks(cell, bidirectional, variable):
     Y, (h_n, c_n), cache = run_with_dropout(p, recurrent_dropout=0.4, input_dropout=0.3)
     masks, input_mask = drawn_masks(cache, 3)
     dX, dh0, dc0, grad = backward(cache, p.dY, p.dh_n, p.dc_n)
-    expected = run(net, p.params, p.X, p.lengths, p.h0, p.c0, p.dY, p.dh_n, p.dc_n,
-                   recurrent_masks=masks, input_mask=input_mask)
+    expected = run(
+        net,
+        p.params,
+        p.X,
+        p.lengths,
+        p.h0,
+        p.c0,
+        p.dY,
+        p.dh_n,
+        p.dc_n,
+        recurrent_masks=masks,
+        input_mask=input_mask,
+    )
     actual = dict(Y=Y, h_n=h_n, c_n=c_n, dX=dX, dh0=dh0, dc0=dc0, grad=grad)
     assert_results_close(actual, expected, 1e-12, 1e-13)
     # inverted dropout: every entry 0 or 1/(1-p)
@@ -70,16 +94,20 @@ def test_zero_rate_is_no_dropout(cell):
     net = Net(cell[0], 2, (3, 2), True, cell[1])
     p = random_problem(net, T=5, B=3, variable=True, init=True, seed=9)
     Y, (h_n, _), cache = run_with_dropout(p, recurrent_dropout=0.0, input_dropout=0.0)
-    Y_plain, (h_plain, _), cache_plain = forward(layout_for(net), p.params, p.X, p.lengths,
-                                                 p.h0, p.c0)
+    Y_plain, (h_plain, _), cache_plain = forward(
+        layout_for(net), p.params, p.X, p.lengths, p.h0, p.c0
+    )
     np.testing.assert_array_equal(Y, Y_plain)
     np.testing.assert_array_equal(h_n[1], h_plain[1])
     np.testing.assert_array_equal(backward(cache, p.dY)[3], backward(cache_plain, p.dY)[3])
     # the masks between layers are drawn as before the recurrent ones existed
     with_between = run_with_dropout(p, dropout=0.3, recurrent_dropout=0.0)[0]
-    np.testing.assert_array_equal(with_between,
-                                  forward(layout_for(net), p.params, p.X, p.lengths, p.h0,
-                                          p.c0, dropout=0.3, random_state=0)[0])
+    np.testing.assert_array_equal(
+        with_between,
+        forward(
+            layout_for(net), p.params, p.X, p.lengths, p.h0, p.c0, dropout=0.3, random_state=0
+        )[0],
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
@@ -98,8 +126,9 @@ def test_gradients_match_finite_differences(cell, bidirectional):
     np.testing.assert_allclose(dX, numerical_gradient(loss, p.X), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(grad, numerical_gradient(loss, p.params), rtol=1e-6, atol=1e-8)
     for layer in range(net.num_layers):
-        np.testing.assert_allclose(dh0[layer], numerical_gradient(loss, p.h0[layer]),
-                                   rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(
+            dh0[layer], numerical_gradient(loss, p.h0[layer]), rtol=1e-6, atol=1e-8
+        )
 
 
 def test_float32_matches_float64(cell):
@@ -109,8 +138,9 @@ def test_float32_matches_float64(cell):
     Y64, _, c64 = run_with_dropout(p, **rates)
     Y32, _, c32 = run_with_dropout(p, np.float32, **rates)
     np.testing.assert_allclose(Y32, Y64, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(backward(c32, p.dY.astype(np.float32))[3],
-                               backward(c64, p.dY)[3], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        backward(c32, p.dY.astype(np.float32))[3], backward(c64, p.dY)[3], rtol=1e-3, atol=1e-4
+    )
 
 
 def test_masks_do_not_depend_on_the_batch_split():
@@ -124,8 +154,9 @@ def test_masks_do_not_depend_on_the_batch_split():
     assert abs(np.mean(masks[0] == 0) - 0.3) < 0.02  # 2048 units
     assert 0.15 < np.mean(input_mask == 0) < 0.45  # 96 features
     np.testing.assert_allclose(two[0], one[0], rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(backward(two[2], p.dY)[3], backward(one[2], p.dY)[3],
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        backward(two[2], p.dY)[3], backward(one[2], p.dY)[3], rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", ["recurrent_dropout", "input_dropout"])
@@ -138,13 +169,14 @@ def test_rate_outside_0_1_is_refused(name):
 
 # ---------------------------------------------------------------------------- pool_steps
 
+
 def pooled_reference(X, lengths, k, mode):
     T, B, I = X.shape
     steps = -(-T // k)
     out = np.zeros((steps, B, I))
     for b, L in enumerate(lengths):
         for j in range(-(-L // k)):
-            block = X[j * k:min((j + 1) * k, L), b]
+            block = X[j * k : min((j + 1) * k, L), b]
             out[j, b] = block.mean(axis=0) if mode == "mean" else block[0]
     return out
 
@@ -179,10 +211,24 @@ def test_kernel_glue_checks_the_mask():
     cell = K.CELLS["gru"]
     plain, masked = K.buffer_sizes(cell, T, B, I, H), K.buffer_sizes(cell, T, B, I, H, True)
     assert masked[0] == plain[0] + T * B * H  # the masked states every step multiplied
-    args = (cell, np.zeros((T, B, I)), np.full(B, T, np.intc), np.zeros((I, 3 * H)),
-            np.zeros((H, 3 * H)), np.zeros(3 * H), np.zeros(H), None, None,
-            np.zeros((T, B, H)), 0, np.zeros((B, H)), None, np.empty(masked[0]),
-            np.empty(masked[1]), False)
+    args = (
+        cell,
+        np.zeros((T, B, I)),
+        np.full(B, T, np.intc),
+        np.zeros((I, 3 * H)),
+        np.zeros((H, 3 * H)),
+        np.zeros(3 * H),
+        np.zeros(H),
+        None,
+        None,
+        np.zeros((T, B, H)),
+        0,
+        np.zeros((B, H)),
+        None,
+        np.empty(masked[0]),
+        np.empty(masked[1]),
+        False,
+    )
     with pytest.raises(ValueError, match=r"mask must be \(B, H\)"):
         K.forward(*args, np.ones((B, H + 1)))
     with pytest.raises(ValueError, match="reserve too small"):

@@ -1143,8 +1143,9 @@ def readout_backward(cache, dfeatures, check_finite=True):
 def pool_steps(X, k, lengths=None, mode="mean"):
     """Shorten sequences k-fold: average (or take one of) every k steps.
 
-    For long sequences, before the first layer. A sequence of length L becomes ``ceil(L / k)`` steps; with ``"mean"`` its last, partial
-    block is averaged over its real steps only (padding is never read).
+    For long sequences, before the first layer. A sequence of length L becomes
+    ``ceil(L / k)`` steps; with ``"mean"`` its last, partial block is averaged over its real
+    steps only (padding is never read).
 
     Parameters
     ----------
