@@ -31,7 +31,7 @@ from ._optim import SGD, Adam
 from ._parallel import serial_blas
 from ._patterns import PATTERNS, Network, get_pattern, infer_pattern
 from ._training import Trainer, split_validation
-from .functional import RNNLayout, init_params
+from .functional import READOUTS, RNNLayout, init_params, init_readout_params
 
 
 class BaseRNN(BaseEstimator, ABC):
@@ -48,6 +48,10 @@ class BaseRNN(BaseEstimator, ABC):
         "bidirectional": ["boolean"],
         "nonlinearity": [StrOptions({"tanh", "relu"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        "readout": [StrOptions(set(READOUTS))],
+        "pool_steps": [Interval(Integral, 1, None, closed="left"), None],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -90,6 +94,10 @@ class BaseRNN(BaseEstimator, ABC):
         bidirectional,
         nonlinearity,
         dropout,
+        recurrent_dropout,
+        input_dropout,
+        readout,
+        pool_steps,
         solver,
         alpha,
         batch_size,
@@ -120,6 +128,10 @@ class BaseRNN(BaseEstimator, ABC):
         self.bidirectional = bidirectional
         self.nonlinearity = nonlinearity
         self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.input_dropout = input_dropout
+        self.readout = readout
+        self.pool_steps = pool_steps
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -178,8 +190,18 @@ class BaseRNN(BaseEstimator, ABC):
             self.bidirectional,
             self.nonlinearity,
         )
-        decoder = self._pattern.decoder(encoder, self.n_outputs_)
-        return Network(encoder, decoder, self.n_outputs_)
+        pattern = self._pattern
+        decoder = pattern.decoder(encoder, self.n_outputs_)
+        if self.pool_steps is not None and not pattern.whole_input:
+            raise ValueError(
+                f"pool_steps applies to the seq2vec and encdec patterns, whose encoder reads "
+                f"the whole input first; the outputs of {pattern.name!r} follow its input "
+                "steps. Set pool_steps=None (or shorten X yourself with "
+                "crnn.functional.pool_steps)."
+            )
+        # The readout is seq2vec's; the per-step patterns ignore it.
+        readout = "last" if pattern.per_step else self.readout
+        return Network(encoder, decoder, self.n_outputs_, readout, self.pool_steps)
 
     def _check_n_features(self, n_features, reset):
         if reset:
@@ -318,6 +340,9 @@ class BaseRNN(BaseEstimator, ABC):
         enc[:] = init_params(network.encoder, random_state=rng, dtype=dtype)
         if network.decoder is not None:
             dec[:] = init_params(network.decoder, random_state=rng, dtype=dtype)
+        network.readout_params(params)[:] = init_readout_params(
+            network.readout, network.encoder.output_size, random_state=rng, dtype=dtype
+        )
         init_dense(W, b, rng)
         self.params_ = params
         self.n_iter_ = 0
@@ -355,6 +380,8 @@ class BaseRNN(BaseEstimator, ABC):
         # Inputs were checked at fit; a non-finite loss or gradient is caught by the caller.
         train = dict(
             dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            input_dropout=self.input_dropout,
             random_state=self._random_state,
             check_finite=False,
             n_threads=n_threads,
@@ -424,6 +451,13 @@ class BaseRNN(BaseEstimator, ABC):
                     "Streaming prediction (initial_state, return_state) needs a one-way "
                     "(bidirectional=False) seq2vec or seq2seq model; this one is "
                     f"{'bidirectional ' if self.bidirectional else ''}{self.pattern_!r}."
+                )
+            if network.readout != "last" or network.pool_steps is not None:
+                raise ValueError(
+                    "Streaming prediction (initial_state, return_state) carries the final "
+                    "state from one call to the next: it needs readout='last' and "
+                    f"pool_steps=None; this model has readout={network.readout!r}, "
+                    f"pool_steps={network.pool_steps!r}."
                 )
             if initial_state is not None:
                 state = self._check_state(initial_state, network, n)

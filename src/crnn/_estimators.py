@@ -39,6 +39,35 @@ _COMMON_PARAMETERS = """
         Probability of dropping each unit between stacked recurrent layers
         while training (no effect with a single layer).
 
+    recurrent_dropout : float in [0, 1), default=0.0
+        Variational dropout of the recurrent state while training: each
+        sequence drops each hidden unit of each layer with this probability
+        from the state that enters the next step's recurrent product, the
+        same units at every step (Gal and Ghahramani, 2016). A regularizer
+        for small data; costs about 0-10% of a training step.
+
+    input_dropout : float in [0, 1), default=0.0
+        Dropout of the input features while training: each sequence drops
+        each feature with this probability at all its steps.
+
+    readout : {"last", "mean", "max", "attention"}, default="last"
+        How pattern "seq2vec" turns a sequence into the vector that feeds the
+        output layer: the last layer's final state (each direction's, when
+        bidirectional), the mean or the max of its outputs over the
+        sequence's own steps (padding never counts), or attention pooling
+        (learned softmax weights over the steps from a small scoring layer
+        of ``max(1, F // 4)`` units, F the output width). On long sequences
+        pooling finds what the final state has forgotten. Ignored by the
+        per-step patterns.
+
+    pool_steps : int or None, default=None
+        Average every ``pool_steps`` input steps before the first layer (a
+        sequence of n steps becomes ``ceil(n / pool_steps)`` steps, a partial
+        last block averaged over its real steps): fewer, coarser steps for
+        long series, ``pool_steps`` times less recurrent work. Patterns
+        "seq2vec" and "encdec" only (the others' outputs follow the input
+        steps: fitting them with it raises an error); None reads every step.
+
     solver : {"adam", "sgd"}, default="adam"
         The stochastic optimizer: Adam, or SGD with ``momentum``.
 
@@ -295,6 +324,10 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         bidirectional=False,
         nonlinearity="tanh",
         dropout=0.0,
+        recurrent_dropout=0.0,
+        input_dropout=0.0,
+        readout="last",
+        pool_steps=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -327,6 +360,10 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             bidirectional=bidirectional,
             nonlinearity=nonlinearity,
             dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            input_dropout=input_dropout,
+            readout=readout,
+            pool_steps=pool_steps,
             solver=solver,
             alpha=alpha,
             batch_size=batch_size,
@@ -563,6 +600,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         bidirectional=False,
         nonlinearity="tanh",
         dropout=0.0,
+        recurrent_dropout=0.0,
+        input_dropout=0.0,
+        readout="last",
+        pool_steps=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -594,6 +635,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             bidirectional=bidirectional,
             nonlinearity=nonlinearity,
             dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            input_dropout=input_dropout,
+            readout=readout,
+            pool_steps=pool_steps,
             solver=solver,
             alpha=alpha,
             batch_size=batch_size,

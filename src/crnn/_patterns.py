@@ -3,16 +3,21 @@
 A fitted estimator is one flat parameter array, ``params_``, cut into views
 (:class:`Network`; all of them trained by one optimizer update per minibatch)::
 
-    params_ = [ encoder | decoder (pattern "encdec" only) | W_out | b_out ]
+    params_ = [ encoder | decoder (pattern "encdec" only) | readout | W_out | b_out ]
 
 The encoder is a stack of recurrent layers (see :mod:`crnn.functional`) with
 ``output_size = num_directions * hidden_layer_sizes[-1]`` features; the output
 layer (the head, :mod:`crnn._heads`) is dense, ``W_out`` of shape
-``(output_size, n_outputs_)``. What feeds it is the pattern's business, one class each:
+``(output_size, n_outputs_)``. The readout's parameters are those of seq2vec's
+``readout="attention"`` (``functional.init_readout_params``: ``W_a (F, A)``,
+``b_a (A)``, ``v (A)``, ``F = output_size``, ``A = max(1, F // 4)``), empty otherwise.
+What feeds the head is the pattern's business, one class each:
 
 =========  =============================================================
-seq2vec    the last layer's final state: the state after each sequence's
-           own last step, ``[forward | reverse]`` when bidirectional
+seq2vec    one vector per sequence from the last layer (``readout``): its
+           final state (the state after each sequence's own last step,
+           ``[forward | reverse]`` when bidirectional), or the mean, the
+           max or attention pooling of its outputs over the real steps
 seq2seq    the last layer's output at every step
 vec2seq    the same, the input vector being fed at every step
 encdec     a decoder's output at every step. The decoder is a one-way
@@ -22,6 +27,9 @@ encdec     a decoder's output at every step. The decoder is a one-way
            the true one while training (teacher forcing), its own
            previous output when predicting.
 =========  =============================================================
+
+With ``pool_steps=k`` (seq2vec and encdec, whose encoders read the whole input) the
+encoder reads the input averaged over blocks of k steps (``functional.pool_steps``).
 
 A pattern lays out and validates the targets (:meth:`~_Pattern.targets`), gives the
 output lengths, computes a minibatch's loss and gradient (:meth:`~_Pattern.loss_grad`)
@@ -33,7 +41,14 @@ import numpy as np
 
 from ._data import check_sequences, check_vectors, gather_time_major, is_ragged, pad_targets
 from ._heads import loss_and_backward
-from .functional import backward, forward
+from .functional import (
+    backward,
+    forward,
+    pool_steps,
+    readout_backward,
+    readout_forward,
+    readout_params_size,
+)
 
 __all__ = ["PATTERNS", "Network", "get_pattern", "infer_pattern"]
 
@@ -46,24 +61,63 @@ _MAX_STEPS = 2**31 - 1
 
 
 class Network:
-    """The layouts of a fitted estimator and the slices of its flat parameter array."""
+    """The layouts of a fitted estimator and the slices of its flat parameter array.
 
-    def __init__(self, encoder, decoder, n_outputs):
+    ``readout`` is the seq2vec readout (``"last"`` for the other patterns), ``pool_steps``
+    the k of the encoder's step pooling or None.
+    """
+
+    def __init__(self, encoder, decoder, n_outputs, readout="last", pool_steps=None):
         self.encoder, self.decoder, self.n_outputs = encoder, decoder, n_outputs
+        self.readout, self.pool_steps = readout, pool_steps
         width = encoder.output_size
-        sizes = [encoder.n_params, decoder.n_params if decoder else 0, width * n_outputs]
+        self.readout_size = readout_params_size(readout, width)
+        sizes = [
+            encoder.n_params,
+            decoder.n_params if decoder else 0,
+            self.readout_size,
+            width * n_outputs,
+        ]
         self.bounds = np.cumsum([0, *sizes, n_outputs])
         self.n_params = int(self.bounds[-1])
         self.head_shape = (width, n_outputs)
 
     def split(self, flat):
         """Views ``(encoder, decoder, W_out, b_out)`` into a flat array."""
-        enc, dec, W, b = (flat[lo:hi] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))
+        enc, dec, _, W, b = (flat[lo:hi] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))
         return enc, dec, W.reshape(self.head_shape), b
+
+    def readout_params(self, flat):
+        """The view of the readout's parameters in a flat array (empty but for attention)."""
+        return flat[self.bounds[2] : self.bounds[3]]
+
+    def pool(self, x, lengths):
+        """The encoder's input ``(T, B, F)`` and lengths after step pooling, if any."""
+        if self.pool_steps is None:
+            return x, lengths
+        return pool_steps(x, self.pool_steps, lengths)
+
+    def readout_forward(self, flat, Y, lengths, h_n):
+        """The seq2vec features ``(B, output_size)`` and the readout's cache (None for
+        "last", read from the final states ``h_n``)."""
+        if self.readout == "last":
+            return _final_features(h_n), None
+        return readout_forward(
+            self.readout,
+            Y,
+            lengths,
+            self.readout_params(flat) if self.readout_size else None,
+            self.encoder.num_directions,
+            check_finite=False,
+        )
 
     def weight_mask(self, dtype):
         """1 for weights, 0 for biases: the entries the L2 penalty applies to."""
         mask = np.ones(self.n_params, dtype=dtype)
+        if self.readout_size:  # attention: W_a, v are weights, b_a a bias
+            F = self.encoder.output_size
+            A = self.readout_size // (F + 2)
+            self.readout_params(mask)[F * A : F * A + A] = 0
         enc, dec, _, b = self.split(mask)
         for layout, flat in ((self.encoder, enc), (self.decoder, dec)):
             if layout is None:
@@ -116,6 +170,8 @@ class _Pattern:
     free_output_steps = False
     # Whether predict may carry the state from one chunk of a stream to the next.
     streaming = True
+    # Whether the encoder reads the whole input before any output (pool_steps allowed).
+    whole_input = False
 
     def decoder(self, encoder, n_outputs):
         """The decoder's layout, or None."""
@@ -210,7 +266,7 @@ class _Pattern:
         chunk_lengths = lengths[idx]
         return gather_time_major(x, idx, chunk_lengths[0]), chunk_lengths
 
-    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+    def _write(self, out, idx, Y, lengths, h_n, c_n, network, params, head, out_lengths):
         _, _, W, b = network.split(params)
         out[: len(Y), idx] = Y @ W + b
 
@@ -251,7 +307,7 @@ class _Pattern:
             )
         for start in range(0, n, chunk):
             idx = order[start : start + chunk]
-            xc, chunk_lengths = self._chunk_input(x, idx, lengths, out_lengths)
+            xc, chunk_lengths = network.pool(*self._chunk_input(x, idx, lengths, out_lengths))
             h0 = c0 = None
             if state is not None:
                 h0 = [h[:, idx] for h in state[0]]
@@ -267,7 +323,7 @@ class _Pattern:
                 check_finite=False,
                 n_threads=n_threads,
             )
-            self._write(out, idx, Y, h_n, c_n, network, params, head, out_lengths)
+            self._write(out, idx, Y, chunk_lengths, h_n, c_n, network, params, head, out_lengths)
             if final is not None:
                 for layer, h in enumerate(h_n):
                     final[0][layer][:, idx] = h
@@ -287,6 +343,7 @@ class Seq2Vec(_Pattern):
 
     name = "seq2vec"
     per_step = False
+    whole_input = True
 
     def targets(self, est, head, y, n, x_lengths, sample_weight, reset, classes):
         """Validate and encode targets ``(N,)`` codes or ``(N, k)`` values; weights ``(N,)``."""
@@ -296,22 +353,29 @@ class Seq2Vec(_Pattern):
         """The loss of a time-major minibatch; fills ``grad`` unless it is not finite."""
         enc, _, W, b = network.split(params)
         g_enc, _, gW, gb = network.split(grad)
-        _, (h_n, _), cache = forward(network.encoder, enc, batch.x, batch.x_lengths, **train)
-        features = _final_features(h_n)
+        x, lengths = network.pool(batch.x, batch.x_lengths)
+        Y, (h_n, _), cache = forward(network.encoder, enc, x, lengths, **train)
+        features, readout_cache = network.readout_forward(params, Y, lengths, h_n)
         loss, dfeatures = loss_and_backward(head, features, batch.y, weights, W, b, gW, gb)
         if not np.isfinite(loss):
             return loss
-        dh_n = [np.zeros_like(h) for h in h_n]
-        dh_n[-1] = _split_directions(dfeatures, network.encoder.num_directions)
-        g_enc[:] = backward(cache, None, dh_n, **bptt)[3]
+        if readout_cache is None:  # "last": the gradient enters through the final states
+            dh_n = [np.zeros_like(h) for h in h_n]
+            dh_n[-1] = _split_directions(dfeatures, network.encoder.num_directions)
+            g_enc[:] = backward(cache, None, dh_n, **bptt)[3]
+            return loss
+        dY, d_readout = readout_backward(readout_cache, dfeatures, check_finite=False)
+        if d_readout is not None:
+            network.readout_params(grad)[:] = d_readout
+        g_enc[:] = backward(cache, dY, **bptt)[3]
         return loss
 
     def _allocate(self, n, k, lengths, out_lengths, dtype):
         return np.empty((n, k), dtype=dtype)
 
-    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+    def _write(self, out, idx, Y, lengths, h_n, c_n, network, params, head, out_lengths):
         _, _, W, b = network.split(params)
-        out[idx] = _final_features(h_n) @ W + b
+        out[idx] = network.readout_forward(params, Y, lengths, h_n)[0] @ W + b
 
 
 class Vec2Seq(_Pattern):
@@ -372,6 +436,7 @@ class EncDec(_Pattern):
     name = "encdec"
     free_output_steps = True
     streaming = False
+    whole_input = True
 
     def decoder(self, encoder, n_outputs):
         """A one-way stack with ``num_directions * H`` units per layer, inputs ``k + 1``."""
@@ -406,7 +471,8 @@ class EncDec(_Pattern):
         enc, dec, W, b = network.split(params)
         g_enc, g_dec, gW, gb = network.split(grad)
         directions = network.encoder.num_directions
-        _, (h_n, c_n), cache = forward(network.encoder, enc, batch.x, batch.x_lengths, **train)
+        x, lengths = network.pool(batch.x, batch.x_lengths)
+        _, (h_n, c_n), cache = forward(network.encoder, enc, x, lengths, **train)
         Y, _, decoder_cache = forward(
             network.decoder,
             dec,
@@ -414,7 +480,7 @@ class EncDec(_Pattern):
             batch.y_lengths,
             _bridge(h_n),
             _bridge(c_n),
-            **train,
+            **{**train, "input_dropout": 0.0},  # input dropout is the encoder's (X)
         )
         loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
         if not np.isfinite(loss):
@@ -427,7 +493,7 @@ class EncDec(_Pattern):
     def _output_steps(self, lengths, out_lengths):
         return out_lengths.max()
 
-    def _write(self, out, idx, Y, h_n, c_n, network, params, head, out_lengths):
+    def _write(self, out, idx, Y, lengths, h_n, c_n, network, params, head, out_lengths):
         steps = out_lengths[idx].max()
         out[:steps, idx] = self.decode(network, params, head, h_n, c_n, steps)
 
