@@ -76,6 +76,45 @@ def test_training_gradient_matches_finite_differences(pattern, classifier, cell,
     np.testing.assert_allclose(grad[indices], expected, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("readout", ["mean", "max", "attention"])
+@pytest.mark.parametrize(("cell", "bidirectional"), [("lstm", True), ("gru", False)])
+def test_seq2vec_readout_gradients_match_finite_differences(readout, cell, bidirectional):
+    """The pooled readouts' gradient reaches the encoder through every step's output, and
+    the attention parameters (between the encoder and the head) get theirs."""
+    est = RNNClassifier(
+        cell=cell,
+        bidirectional=bidirectional,
+        hidden_layer_sizes=(3, 2),
+        readout=readout,
+        pool_steps=2,
+        dtype="float64",
+        max_iter=1,
+        random_state=0,
+    )
+    X, y = _problem("seq2vec", True)
+    est.fit(X, y)
+    network = est._network()
+    if readout == "attention":  # the scoring layer's v starts at zero: make it count
+        network.readout_params(est.params_)[:] = np.random.default_rng(1).normal(
+            size=network.readout_size
+        )
+    _, data = est._validate_data(X, y, None, reset=False)
+    batch = data.take(np.arange(3), time_major=True)
+    grad = np.empty_like(est.params_)
+
+    def loss(params):
+        return est._loss_grad(network, params, np.empty_like(params), batch, 3.0)
+
+    est._loss_grad(network, est.params_, grad, batch, 3.0)
+    expected = _numerical_gradient(loss, est.params_.copy())
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
+    # L2 applies to the scoring layer's weights W_a and v, not to its bias b_a
+    mask = network.readout_params(network.weight_mask(np.float64))
+    F = network.encoder.output_size
+    A = network.readout_size // (F + 2)
+    assert mask.tolist() == [1.0] * (F * A) + [0.0] * A + [1.0] * A
+
+
 def test_losses_are_weighted_means_with_exact_gradients():
     rng = np.random.default_rng(0)
     logits, codes = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)
