@@ -210,11 +210,15 @@ CPU_DISPATCH int FN(crnn_readout_backward)(const BLAS_TABLE *blas, const crnn_re
             for (int j = H; j < F; ++j) /* D = 2: the reverse direction, at time 0 */
                 dy0[j] += g[j];
             break;
-        case CRNN_READOUT_MEAN:
-            for (int t = 0; t < L; ++t)
+        case CRNN_READOUT_MEAN: {
+            const real w = (real)1 / L;
+            for (int t = 0; t < L; ++t) {
+                real *restrict dy = dy0 + t * step;
                 for (int j = 0; j < F; ++j)
-                    dy0[t * step + j] += g[j] / L;
+                    dy[j] += w * g[j];
+            }
             break;
+        }
         default: { /* CRNN_READOUT_MAX: to the first step holding the maximum, step by step */
             real *restrict top = reserve + (size_t)bb * F;
             const real *restrict gb = g;
