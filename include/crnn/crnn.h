@@ -177,8 +177,9 @@ int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const doubl
  *                  a = softmax(s_0 .. s_{len_b - 1})  (minus the max),   out[b] = sum a_t Y_t
  *              params = [W_a (F, A) row-major | b_a (A) | v (A)]
  *
- *   Y (T, B, F) -- U (T, B, A) -- s --> softmax over t < len_b --> a (T, B) --> out (B, F)
- *        \____________________________________________________________/
+ *        Y (T, B, F) --W_a, b_a, tanh--> u (T, B, A) --v--> s --softmax over t < len_b--> a
+ *             |                                                                           |
+ *             +---------------------> out[b] = sum_t a[t, b] Y[t, b] <--------------------+
  *
  * Forward fills the reserve (MAX: the maxima; ATTENTION: u and a of every row);
  * backward reads it, overwrites it, and *accumulates* into dY (T, B, F) and dparams.

@@ -139,8 +139,9 @@ static void FN(rows_in_chunks)(const BLAS_TABLE *blas, int rows, int chunk, int 
 /* Recurrent dropout: m * h(t-1) of the nb sequences at processing step s, kept in the reserve
  * at the row of the step (for dW_h). Returns its nb contiguous rows for the product: the
  * reserve's own in the forward direction (step s is time s), else a copy in `hm` (B, H). */
-static inline const real *FN(masked_state)(const crnn_dims *d, const int *lengths, int s, int nb,
-                                    const real *mask, const real *hn, real *hm, real *hm_keep)
+static inline const real *FN(masked_state)(const crnn_dims *d, const int *lengths, int s,
+                                           int nb, const real *mask, const real *hn, real *hm,
+                                           real *hm_keep)
 {
     const int B = d->B, H = d->H;
     real *rows = d->reverse ? hm : hm_keep + (size_t)s * B * H;
@@ -166,9 +167,9 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
         return status;
     const int cell = d->cell;
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
-        W_h == NULL || b == NULL || y == NULL || hn == NULL || reserve == NULL || workspace == NULL ||
-        (cell == CRNN_GRU && b_hn == NULL) || (cell == CRNN_LSTM && cn == NULL) ||
-        (d->masked && mask == NULL))
+        W_h == NULL || b == NULL || y == NULL || hn == NULL || reserve == NULL ||
+        workspace == NULL || (cell == CRNN_GRU && b_hn == NULL) ||
+        (cell == CRNN_LSTM && cn == NULL) || (d->masked && mask == NULL))
         return CRNN_ERR_NULL;
 
     const int B = d->B, I = d->n_in, H = d->H, ldx = d->ldx, ldy = d->ldy;
@@ -340,9 +341,9 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
 CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
                       const int *lengths, const real *W_x, const real *W_h, const real *h0,
                       const real *c0, const real *mask, const real *y, real *reserve,
-                      const real *dy,
-                      const real *dhn, const real *dcn, int truncate, real *dx, real *dh0,
-                      real *dc0, real *dW_x, real *dW_h, real *db, real *db_hn, real *workspace)
+                      const real *dy, const real *dhn, const real *dcn, int truncate, real *dx,
+                      real *dh0, real *dc0, real *dW_x, real *dW_h, real *db, real *db_hn,
+                      real *workspace)
 {
     int status = crnn_check_call(d, lengths, truncate);
     if (status != CRNN_OK)
