@@ -151,6 +151,12 @@ def test_dropouts_act_in_training_only():
     np.testing.assert_array_equal(first, dropped.predict_proba(X))  # no masks at prediction
     dropped.set_params(recurrent_dropout=0.0, input_dropout=0.0)
     np.testing.assert_array_equal(first, dropped.predict_proba(X))
+    # partial_fit trains with them too: the same update as fit's single epoch
+    one_epoch = dict(base, max_iter=1, shuffle=False, recurrent_dropout=0.3, readout="attention")
+    with pytest.warns(Warning):
+        fitted = RNNClassifier(**one_epoch).fit(X, y)
+    partial = RNNClassifier(**one_epoch).partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_allclose(partial.params_, fitted.params_, rtol=1e-6, atol=1e-7)
 
 
 def test_save_load_and_pickle_round_trip(tmp_path):
