@@ -208,5 +208,5 @@ def test_kernel_glue_refuses_inconsistent_buffers():
         K.readout_forward(mean, Y, lengths, 4, None, out, None)
     with pytest.raises(ValueError, match="out must be"):
         K.readout_forward(mean, Y, lengths, 1, None, np.empty((2, 5)), None)
-    assert K.readout_sizes(attention, 4, 2, 2, 3, 5) == (8 * 5, 4 * 2 * 6)
+    assert K.readout_sizes(attention, 4, 2, 2, 3, 5) == (8 * 5, 4 * 2 * 6 + 2 * 7)
     assert K.readout_sizes(K.READOUTS["max"], 4, 2, 2, 3, 0) == (0, 2 * 6)

@@ -181,7 +181,7 @@ int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const doubl
  *             |                                                                           |
  *             +---------------------> out[b] = sum_t a[t, b] Y[t, b] <--------------------+
  *
- * Forward fills the reserve (MAX: the maxima; ATTENTION: u and a of every row);
+ * Forward fills the reserve (MAX: the maxima; ATTENTION: u and a of every row, and out);
  * backward reads it, overwrites it, and *accumulates* into dY (T, B, F) and dparams.
  */
 typedef enum {
@@ -199,7 +199,8 @@ typedef struct {
 } crnn_readout_dims;
 
 /* Parameters of a readout (ATTENTION: F*A + 2A, the others 0), and reserve elements
- * (MAX: B*F, the maxima; ATTENTION: T*B*(A+1); the others 0); both 0 for invalid dims. */
+ * (MAX: B*F, the maxima; ATTENTION: T*B*(A+1) + B*(F+1); the others 0); both 0 for
+ * invalid dims. */
 size_t crnn_readout_params_size(const crnn_readout_dims *d);
 size_t crnn_readout_reserve_size(const crnn_readout_dims *d);
 

@@ -105,8 +105,9 @@ size_t crnn_readout_reserve_size(const crnn_readout_dims *d)
         return 0;
     if (d->kind == CRNN_READOUT_MAX)
         return (size_t)d->B * d->D * d->H;
-    if (d->kind == CRNN_READOUT_ATTENTION)
-        return (size_t)d->T * d->B * ((size_t)d->A + 1);
+    if (d->kind == CRNN_READOUT_ATTENTION) /* readout.c: u, a | out, scratch */
+        return (size_t)d->T * d->B * ((size_t)d->A + 1) +
+               (size_t)d->B * ((size_t)d->D * d->H + 1);
     return 0;
 }
 

@@ -6,8 +6,9 @@
  *
  * Shapes (rows are (t, b) pairs, row index t*B + b; F = D*H):
  *   Y, dY (T, B, F)   out, dout (B, F)   params [W_a (F, A) | b_a (A) | v (A)]
- *   reserve: ATTENTION u (T, B, A), then a (T, B); backward overwrites u with dz, the
- *   gradient w.r.t. the scoring layer's pre-activation Y_t W_a + b_a. MAX: the maxima (B, F),
+ *   reserve: ATTENTION u (T, B, A), a (T, B), out (B, F) and a scratch (B); backward
+ *   overwrites u with dz, the gradient w.r.t. the scoring layer's pre-activation
+ *   Y_t W_a + b_a, and the scratch with sum_t a_t (dout . Y_t) = dout . out. MAX: the maxima (B, F),
  *   which backward marks off as it finds the first step holding each.
  */
 
@@ -48,17 +49,18 @@ ROW_FN FN(attention_forward)(const BLAS_TABLE *blas, const crnn_readout_dims *d,
     real *u = reserve, *a = reserve + (size_t)d->T * B * A;
     for (int t = 0, rows, nt; t < T_max; t += nt) {
         nt = row_block(lengths, B, t, T_max, &rows);
-        real *ub = u + (size_t)t * B * A;
-        /* u = Y W_a    (rows, A) = (rows, F)(F, A), active rows only */
-        blas->gemm(0, 0, rows, A, F, 1, Y + (size_t)t * B * F, F, W_a, A, 0, ub, A);
-        /* u = tanh(u + b_a), score s = u . v (kept in a until the softmax); the rows of a
-         * block are those of a's entries from t*B on */
-        for (int r = 0; r < rows; ++r) {
-            real *restrict ur = ub + (size_t)r * A;
-            for (int k = 0; k < A; ++k)
-                ur[k] = FN(tanh)(ur[k] + b_a[k]);
-            a[(size_t)t * B + r] = FN(dot)(A, ur, v);
-        }
+        real *restrict ub = u + (size_t)t * B * A;
+        /* u = tanh(b_a + Y W_a)    (rows, A) = (rows, F)(F, A), active rows only; the bias
+         * goes in first so that tanh runs over the block's rows as one flat array */
+        for (int r = 0; r < rows; ++r)
+            memcpy(ub + (size_t)r * A, b_a, (size_t)A * sizeof(real));
+        blas->gemm(0, 0, rows, A, F, 1, Y + (size_t)t * B * F, F, W_a, A, 1, ub, A);
+        for (size_t i = 0; i < (size_t)rows * A; ++i)
+            ub[i] = FN(tanh)(ub[i]);
+        /* score s = u . v, kept in a until the softmax (the block's rows are a's entries
+         * from t*B on) */
+        for (int r = 0; r < rows; ++r)
+            a[(size_t)t * B + r] = FN(dot)(A, ub + (size_t)r * A, v);
     }
     /* a = softmax over each sequence's steps, out = sum_t a_t Y_t */
     for (int bb = 0; bb < B; ++bb) {
@@ -81,6 +83,7 @@ ROW_FN FN(attention_forward)(const BLAS_TABLE *blas, const crnn_readout_dims *d,
                 o[j] += *at * y[j];
         }
     }
+    memcpy(a + (size_t)d->T * B, out, (size_t)B * F * sizeof(real));
 }
 
 CPU_DISPATCH int FN(crnn_readout_forward)(const BLAS_TABLE *blas, const crnn_readout_dims *d,
@@ -145,21 +148,20 @@ ROW_FN FN(attention_backward)(const BLAS_TABLE *blas, const crnn_readout_dims *d
     real *dW_a = dparams, *db_a = dparams + (size_t)F * A, *dv = db_a + A;
     real *u = reserve;
     const real *a = reserve + (size_t)d->T * B * A;
-    for (int bb = 0; bb < B; ++bb) {
-        const int L = lengths[bb];
-        const real *g = dout + (size_t)bb * F;
-        real mean_da = 0; /* sum_t a_t da_t = dout . out */
-        for (int t = 0; t < L; ++t) {
+    const real *out = a + (size_t)d->T * B;
+    real *mean_da = (real *)out + (size_t)B * F;
+    for (int bb = 0; bb < B; ++bb) /* sum_t a_t da_t = dout . out */
+        mean_da[bb] = FN(dot)(F, dout + (size_t)bb * F, out + (size_t)bb * F);
+    /* one pass over the rows in memory order */
+    for (int t = 0; t < T_max; ++t) {
+        const int nb = n_longer(lengths, B, t);
+        for (int bb = 0; bb < nb; ++bb) {
             const size_t row = (size_t)t * B + bb;
-            const real *restrict y = Y + row * F;
+            const real *restrict g = dout + (size_t)bb * F, *restrict y = Y + row * F;
             real *restrict dy = dY + row * F;
+            const real at = a[row], ds = at * (FN(dot)(F, g, y) - mean_da[bb]);
             for (int j = 0; j < F; ++j)
-                dy[j] += a[row] * g[j];
-            mean_da += a[row] * FN(dot)(F, g, y);
-        }
-        for (int t = 0; t < L; ++t) {
-            const size_t row = (size_t)t * B + bb;
-            const real ds = a[row] * (FN(dot)(F, g, Y + row * F) - mean_da);
+                dy[j] += at * g[j];
             real *restrict ur = u + row * A, *restrict dvr = dv, *restrict dbr = db_a;
             for (int k = 0; k < A; ++k) {
                 const real uk = ur[k], dz = ds * v[k] * (1 - uk * uk);
