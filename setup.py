@@ -14,7 +14,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 CSRC = Path("src", "csrc")
-# The per-dtype wrappers include the template bodies (cell_*.c, layer.c); only they compile.
+# The per-dtype wrappers include the template bodies (dtype.h: cell_*.c, plan.c, layer.c, ...);
+# only they compile.
 SOURCES = [
     "src/crnn/_kernels.pyx",
     str(CSRC / "common.c"),

@@ -201,7 +201,7 @@ def test_tiny_shapes(cell, T, B, lengths):
 
 
 # Hidden sizes whose per-step products (12 rows of G*H*H multiply-adds) exceed 10^6, with
-# 8-11 rows fitting in 10^6 ("chunked") or fewer than 8 ("transposed"); see layer.c, step_plan.
+# 8-11 rows fitting in 10^6 ("chunked") or fewer than 8 ("transposed"); see plan.c, step_plan.
 WIDE = {
     "chunked": {"rnn": 300, "lstm": 150, "gru": 175},
     "transposed": {"rnn": 360, "lstm": 190, "gru": 210},
@@ -221,7 +221,7 @@ def small_gemm(request):
 @pytest.mark.parametrize("width", ["chunked", "transposed"])
 def test_every_plan_of_the_recurrent_product(cell, width, dtype, small_gemm):
     """The per-step products run whole, in chunks of rows, transposed (float32) or as GEMV,
-    by the active batch (layer.c, step_plan). These lengths make it 12, 12, 11, 10, 10, 9, 2
+    by the active batch (plan.c, step_plan). These lengths make it 12, 12, 11, 10, 10, 9, 2
     and 1 rows (forward and BPTT), so each kind of step runs in both directions."""
     H = WIDE[width][cell[0]]
     net = Net(cell[0], 2, (H,), True, cell[1])
@@ -247,7 +247,7 @@ def test_every_plan_of_the_recurrent_product(cell, width, dtype, small_gemm):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_weight_gradients_summed_in_row_chunks(cell, dtype, small_gemm):
     """The kernels sum dW_x and dW_h over (step, sequence) rows in chunks of ~10^6
-    multiply-adds (layer.c, add_AtB): (40, G*40) outputs take chunks of 144-624 rows, so the
+    multiply-adds (plan.c, add_AtB): (40, G*40) outputs take chunks of 144-624 rows, so the
     640-row block of the first 32 steps spans 2-5 of them, the last one partial."""
     net = Net(cell[0], 40, (40,), True, cell[1])
     p = random_problem(net, T=40, B=20, init=True, seed=17)
@@ -267,7 +267,7 @@ def test_weight_gradients_summed_in_row_chunks(cell, dtype, small_gemm):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_weight_gradients_summed_in_column_blocks(dtype):
     """An output too wide for row chunks but not too tall runs in blocks of 64 columns
-    (float32 only; layer.c, add_AtB). With small-matrix kernels of 300000 multiply-adds, the
+    (float32 only; plan.c, add_AtB). With small-matrix kernels of 300000 multiply-adds, the
     LSTM's (72, 288) dW_h takes blocks of 64, 64, 64, 64 and 32 columns, in chunks of 64 rows
     of the 400-row first block, the last one partial; its (40, 288) dW_x takes row chunks."""
     net = Net("lstm", 40, (72,), True)

@@ -102,7 +102,7 @@ typedef void (*crnn_dgemv_fn)(int trans, int m, int n, double alpha, const doubl
  * small_gemm: the number of multiply-adds up to which the BLAS runs a product through
  * small-matrix kernels (OpenBLAS on AVX-512 cores: about 10^6), or 0 if it has none. With
  * them, the kernels split large products into row chunks that fit, as that runs up to 3x
- * faster there; without, such chunks would run up to 3x slower (src/csrc/layer.c).
+ * faster there; without, such chunks would run up to 3x slower (src/csrc/plan.c).
  */
 typedef struct { crnn_sgemm_fn gemm; crnn_sgemv_fn gemv; double small_gemm; } crnn_blas_f32;
 typedef struct { crnn_dgemm_fn gemm; crnn_dgemv_fn gemv; double small_gemm; } crnn_blas_f64;
@@ -226,7 +226,7 @@ int crnn_readout_backward_f64(const crnn_blas_f64 *blas, const crnn_readout_dims
 
 /*
  * Plan query: the path one product of forward or backward takes, as the kernels choose it
- * (src/csrc/layer.c), so that tests can check they cover each path.
+ * (src/csrc/plan.c), so that tests can check they cover each path.
  *   product CRNN_PLAN_STEP: a per-step recurrent product (m, n) = (m, k)(k, n), m the active
  *     rows: forward h W_h with {n, k} = {G*H, H}, backward dG W_h^T with {n, k} = {H, G*H};
  *   product CRNN_PLAN_ATB: a weight gradient (m, n) += A^T B summed over k rows.

@@ -1,53 +1,24 @@
 /*
- * dtype_f32.c -- the float instantiation of crnn's kernels: the template bodies are written once
- * against `real` and FN() and included here with those bound to float.
+ * dtype_f32.c -- the float instantiation of crnn's kernels (dtype.h describes the macros).
  */
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#include "internal.h"
-
 #define real float
 #define FN(name) name##_f32
 #define SQRT sqrtf
 #define BLAS_TABLE crnn_blas_f32
+#define TUNED(name) name##_F32
 
-/* For layer.c: the fewest rows per product worth splitting the input projection and the
- * weight gradients into (measured: sgemm gains down to 16 rows, dgemm only down to 64), and
- * whether large per-step products may run transposed (faster for sgemm, slower for dgemm),
- * and the weight gradients in column blocks (LSTM H=128: 14-16% faster backward for sgemm,
- * 5-9% slower for dgemm). */
-#define MIN_CHUNK_ROWS 16
-#define TRANSPOSED_STEPS 1
-#define COLUMN_BLOCKS 1
-
-/* For activations.h: Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp),
- * the smallest exponent argument (e^EXP_LO is still a normal number), ln2 split so that
- * n * LN2_HI is exact. */
+/* Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp), the smallest
+ * exponent argument (e^EXP_LO is still a normal number), ln2 split so that n * LN2_HI is
+ * exact. */
 #define EXP_DEGREE 7
 #define EXP_LO -87.0f
 #define LN2_HI 0.693145751953125f
 #define LN2_LO 1.428606765330187e-06f
 
-/* n = round(y / ln2), returned as a float, and *s = 2^n, for EXP_LO <= y <= 0. Adding
- * 1.5 * 2^23 rounds to an integer that lands in the low mantissa bits; moved into the
- * exponent field they make 2^n, with no float-to-int conversion. */
-static inline real FN(round_log2)(real y, real *s)
-{
-    const real shifter = 12582912.0f;
-    real t = y * (real)1.44269504088896340736 + shifter;
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000u + 127u) << 23;
-    memcpy(s, &bits, sizeof bits);
-    return t - shifter;
-}
+#define BITS uint32_t
+#define SHIFTER 12582912.0f
+#define SHIFTER_BITS 0x4B400000u
+#define EXP_BIAS 127u
+#define MANTISSA_BITS 23
 
-#include "activations.h"
-#include "cell_rnn.c"
-#include "cell_lstm.c"
-#include "cell_gru.c"
-#include "layer.c"
-#include "optim.c"
-#include "readout.c"
+#include "dtype.h"
