@@ -91,10 +91,10 @@ def test_directions_of_an_unsplit_batch_run_in_parallel(cell, truncate, dropout,
         for kind in threads:
             original, barrier = getattr(crnn.functional._kernels, kind), threading.Barrier(2)
 
-            def meet(*args, kind=kind, original=original, barrier=barrier):
+            def meet(*args, kind=kind, original=original, barrier=barrier, **kwargs):
                 threads[kind].add(threading.get_ident())
                 barrier.wait(timeout=30)
-                return original(*args)
+                return original(*args, **kwargs)
 
             monkeypatch.setattr(crnn.functional._kernels, kind, meet)
         Y, (h_n, c_n), cache = forward(

@@ -255,3 +255,70 @@ def test_product_plan_names_the_path_and_refuses_bad_queries():
         K.product_plan("gemm", 2, 2, 2)
     with pytest.raises(ValueError, match="every size must be at least 1"):
         K.product_plan("step", 0, 2, 2)
+
+
+def _grads(dtype=np.float64):
+    return dict(
+        dy=np.ones((T, B, H), dtype),
+        dhn=None,
+        dcn=None,
+        truncate=0,
+        dx=np.zeros((T, B, I), dtype),
+        dh0=np.zeros((B, H), dtype),
+        dc0=np.zeros((B, H), dtype),
+        dW_x=np.zeros((I, 4 * H), dtype),
+        dW_h=np.zeros((H, 4 * H), dtype),
+        db=np.zeros(4 * H, dtype),
+        db_hn=None,
+        workspace=np.empty(K.buffer_sizes(CELL, T, B, I, H)[1], dtype),
+    )
+
+
+def test_backward_runs_on_the_call_forward_bound():
+    call = K.forward(CELL, *_buffers().values())
+    grads = _grads()
+    K.backward(call, **grads)
+    assert np.any(grads["dW_x"] != 0) and np.any(grads["dx"] != 0)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("dy", np.ones((T, B, H + 1)), "dy must have y's shape"),
+        ("dx", np.zeros((T, B + 1, I)), "dx must have x's shape"),
+        ("dh0", np.zeros((B, H + 1)), "dh0 must be"),
+        ("dhn", np.zeros((B + 1, H)), "dhn must be"),
+        ("dW_x", np.zeros((I + 1, 4 * H)), "dW_x must have"),
+        ("dW_h", np.zeros((H, 3 * H)), "dW_h must have"),
+        ("db", np.zeros(3 * H), "db must be"),
+        ("workspace", np.empty(10), "workspace too small"),
+    ],
+)
+def test_backward_refuses_gradients_that_do_not_fit_the_call(name, value, message):
+    call = K.forward(CELL, *_buffers().values())
+    grads = _grads()
+    grads[name] = value
+    with pytest.raises(ValueError, match=message):
+        K.backward(call, **grads)
+
+
+def test_backward_refuses_another_dtype_and_a_missing_call():
+    call = K.forward(CELL, *_buffers().values())
+    with pytest.raises(ValueError, match="the forward's dtype"):
+        K.backward(call, **_grads(np.float32))
+    with pytest.raises(TypeError):
+        K.backward(None, **_grads())
+
+
+def test_the_call_keeps_its_buffers_alive():
+    """backward reads forward's buffers through the call alone (the sanitizer build would
+    report a use after free)."""
+    buffers = _buffers()
+    call = K.forward(CELL, *buffers.values())
+    expected = _grads()
+    K.backward(call, **expected)
+    call = K.forward(CELL, *_buffers().values())  # the only references: the call's
+    grads = _grads()
+    K.backward(call, **grads)
+    for name in ("dx", "dh0", "dW_x", "dW_h", "db"):
+        np.testing.assert_array_equal(grads[name], expected[name])

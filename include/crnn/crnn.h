@@ -25,19 +25,23 @@
  *   - Backward *accumulates* (+=) into dx, dh0, dc0 and the weight gradients; the caller zeroes
  *     them. This lets both directions of the next layer add into one dx.
  *   - Every function returns CRNN_OK or a negative crnn_status.
+ *   - A call's tensors come by name, in two structs: crnn_layer_* (what forward reads and
+ *     writes, and backward reads again) and crnn_grads_* (what backward reads and adds into).
  *
  * One step of the forward pass (per direction; "Gx" is the input projection of all steps,
- * computed by one GEMM before the step loop):
+ * computed by one GEMM before the step loop; names are crnn_layer_* fields):
  *
- *        x(t) ---- W_x ---> Gx(t) --+
+ *        x(t) ---- W_x ---> Gx(t) --+ (+ b)
  *                                    +--> gates --> cell --> h(t) --+--> y(t)
  *        h(t-1) -- W_h ---> Gh -----+       ^                       |
- *          ^                                |  c(t-1) (LSTM)        |
+ *          ^    (masked: m * h(t-1))        |  c(t-1) (LSTM)        |
  *          +--------------------------------------------------------+
+ *        h(-1) = h0, c(-1) = c0; after each sequence's last step: hn, cn
  *
- * Backward, per step (reverse processing order): one fused elementwise pass turns dh(t) (from
- * y and from step t+1) into gate gradients dG(t); one GEMM dh(t-1) = dG(t) W_h^T. After the loop,
- * large GEMMs give dW_x += x^T dG, dW_h += h_prev^T dG, dx += dG W_x^T, and db = sum of dG.
+ * Backward, per step (reverse processing order; names are crnn_grads_* fields): one fused
+ * elementwise pass turns dh(t) (from dy and from step t+1; dhn, dcn at the last step) into
+ * gate gradients dG(t); one GEMM dh(t-1) = dG(t) W_h^T (at t = 0 it goes to dh0). After the
+ * loop, large GEMMs give dW_x += x^T dG, dW_h += h_prev^T dG, dx += dG W_x^T, and db = sum of dG.
  */
 #ifndef CRNN_CRNN_H
 #define CRNN_CRNN_H
@@ -54,7 +58,7 @@ typedef enum {
     CRNN_ERR_DIMS = -2,        /* a size is < 1, or a stride is smaller than the row it holds */
     CRNN_ERR_LENGTHS = -3,     /* a length outside [1, T], or lengths not sorted non-increasing */
     CRNN_ERR_TRUNCATE = -4,    /* truncate < 0 */
-    CRNN_ERR_NULL = -5,        /* a required buffer is NULL */
+    CRNN_ERR_NULL = -5,        /* a required buffer, or the layer or grads struct, is NULL */
     CRNN_ERR_READOUT = -6      /* unknown readout kind, or directions not 1 or 2 */
 } crnn_status;
 
@@ -119,49 +123,73 @@ size_t crnn_reserve_size(const crnn_dims *d);
 size_t crnn_workspace_size(const crnn_dims *d);
 
 /*
- * Forward over all steps.
+ * A layer call's tensors, by name (one struct per dtype, the same fields): what forward reads
+ * and writes, and what the matching backward reads again (all but b, b_hn, hn and cn).
  *   x (T, B, ldx)  lengths (B)  W_x (I, G*H)  W_h (H, G*H)  b (G*H)  b_hn (H, GRU only)
  *   h0, c0 (B, H) or NULL for zeros (c0: LSTM only)
  *   mask (B, H), d->masked only (else NULL): recurrent (variational) dropout, one mask per
  *     sequence reused at every step: the recurrent product reads m * h(t-1) instead of
  *     h(t-1) (the LSTM's c and the GRU's z * h term are not masked); entries 0 or 1/(1-p)
  *   y (T, B, ldy) written at t < lengths[b] only;  hn, cn (B, H) final states (cn: LSTM only)
- *   reserve: crnn_reserve_size elements, kept for backward; workspace: crnn_workspace_size.
+ *   reserve: crnn_reserve_size elements, filled by forward, read and overwritten by backward
+ *     (one forward serves one backward).
  */
-int crnn_forward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
-                     const int *lengths, const float *W_x, const float *W_h, const float *b,
-                     const float *b_hn, const float *h0, const float *c0, const float *mask,
-                     float *y, float *hn, float *cn, float *reserve, float *workspace);
-int crnn_forward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
-                     const int *lengths, const double *W_x, const double *W_h, const double *b,
-                     const double *b_hn, const double *h0, const double *c0,
-                     const double *mask, double *y, double *hn, double *cn, double *reserve,
+typedef struct {
+    const float *x;
+    const int *lengths;
+    const float *W_x, *W_h, *b, *b_hn;
+    const float *h0, *c0, *mask;
+    float *y, *hn, *cn;
+    float *reserve;
+} crnn_layer_f32;
+typedef struct {
+    const double *x;
+    const int *lengths;
+    const double *W_x, *W_h, *b, *b_hn;
+    const double *h0, *c0, *mask;
+    double *y, *hn, *cn;
+    double *reserve;
+} crnn_layer_f64;
+
+/*
+ * A backward call's gradients, by name (one struct per dtype, the same fields).
+ *   In:  dy (T, B, ldy) or NULL; dhn, dcn (B, H) or NULL: gradients of the loss w.r.t. y and
+ *        the final states (NULL: zero).
+ *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H), dW_x (I, G*H), dW_h (H, G*H),
+ *        db (G*H), db_hn (H, GRU only). dx, dh0 and dc0 may be NULL: that gradient is not
+ *        wanted (a NULL dx saves a product of the size of the input projection, e.g. for the
+ *        first layer when training).
+ */
+typedef struct {
+    const float *dy, *dhn, *dcn;
+    float *dx, *dh0, *dc0;
+    float *dW_x, *dW_h, *db, *db_hn;
+} crnn_grads_f32;
+typedef struct {
+    const double *dy, *dhn, *dcn;
+    double *dx, *dh0, *dc0;
+    double *dW_x, *dW_h, *db, *db_hn;
+} crnn_grads_f64;
+
+/*
+ * Forward over all steps of `layer` (see crnn_layer_f32); workspace: crnn_workspace_size.
+ */
+int crnn_forward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const crnn_layer_f32 *layer,
+                     float *workspace);
+int crnn_forward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const crnn_layer_f64 *layer,
                      double *workspace);
 
 /*
- * Backward (BPTT) through the steps of the matching forward call (same dims, x, lengths,
- * weights, h0, c0, mask and y, and the reserve it filled, which backward overwrites with the
- * gate gradients: one forward serves one backward).
- *   dy (T, B, ldy) or NULL; dhn, dcn (B, H) or NULL: gradients of the loss w.r.t. y and the
- *   final states. truncate: 0 for full BPTT, k > 0 to run only the last k steps each sequence
- *   processed (earlier steps, and h0, get no gradient).
- *   Accumulated (+=): dx (T, B, ldx), dh0, dc0 (B, H), dW_x, dW_h, db, db_hn (GRU only).
- *   dx, dh0 and dc0 may be NULL: that gradient is not wanted (a NULL dx saves a product of
- *   the size of the input projection, e.g. for the first layer when training).
- *   With a mask: dh(t-1) = (dG W_h^T) * m and dW_h += (m * h(t-1))^T dG.
+ * Backward (BPTT) through the steps of the matching forward call: the same dims and layer
+ * (x, lengths, weights, h0, c0, mask, y and the reserve forward filled). truncate: 0 for full
+ * BPTT, k > 0 to run only the last k steps each sequence processed (earlier steps, and h0, get
+ * no gradient). With a mask: dh(t-1) = (dG W_h^T) * m and dW_h += (m * h(t-1))^T dG.
  */
-int crnn_backward_f32(const crnn_blas_f32 *blas, const crnn_dims *d, const float *x,
-                      const int *lengths, const float *W_x, const float *W_h, const float *h0,
-                      const float *c0, const float *mask, const float *y, float *reserve,
-                      const float *dy, const float *dhn, const float *dcn, int truncate,
-                      float *dx, float *dh0, float *dc0, float *dW_x, float *dW_h, float *db,
-                      float *db_hn, float *workspace);
-int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d, const double *x,
-                      const int *lengths, const double *W_x, const double *W_h,
-                      const double *h0, const double *c0, const double *mask,
-                      const double *y, double *reserve, const double *dy, const double *dhn,
-                      const double *dcn, int truncate, double *dx, double *dh0, double *dc0,
-                      double *dW_x, double *dW_h, double *db, double *db_hn,
+int crnn_backward_f32(const crnn_blas_f32 *blas, const crnn_dims *d,
+                      const crnn_layer_f32 *layer, const crnn_grads_f32 *grads, int truncate,
+                      float *workspace);
+int crnn_backward_f64(const crnn_blas_f64 *blas, const crnn_dims *d,
+                      const crnn_layer_f64 *layer, const crnn_grads_f64 *grads, int truncate,
                       double *workspace);
 
 /*

@@ -46,25 +46,64 @@ cdef extern from "crnn/crnn.h" nogil:
     int crnn_gates(int cell)
     size_t crnn_reserve_size(const crnn_dims *d)
     size_t crnn_workspace_size(const crnn_dims *d)
-    int crnn_forward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
-                         const float *, const float *, const float *, const float *,
-                         const float *, const float *, const float *, float *, float *,
-                         float *, float *, float *)
-    int crnn_forward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *, const int *,
-                         const double *, const double *, const double *, const double *,
-                         const double *, const double *, const double *, double *, double *,
-                         double *, double *, double *)
-    int crnn_backward_f32(const crnn_blas_f32 *, const crnn_dims *, const float *, const int *,
-                          const float *, const float *, const float *, const float *,
-                          const float *, const float *, float *, const float *, const float *,
-                          const float *, int, float *, float *, float *, float *, float *,
-                          float *, float *, float *)
-    int crnn_backward_f64(const crnn_blas_f64 *, const crnn_dims *, const double *,
-                          const int *, const double *, const double *, const double *,
-                          const double *, const double *, const double *, double *,
-                          const double *, const double *, const double *, int, double *,
-                          double *, double *, double *, double *, double *, double *,
-                          double *)
+    ctypedef struct crnn_layer_f32:
+        const float *x
+        const int *lengths
+        const float *W_x
+        const float *W_h
+        const float *b
+        const float *b_hn
+        const float *h0
+        const float *c0
+        const float *mask
+        float *y
+        float *hn
+        float *cn
+        float *reserve
+    ctypedef struct crnn_layer_f64:
+        const double *x
+        const int *lengths
+        const double *W_x
+        const double *W_h
+        const double *b
+        const double *b_hn
+        const double *h0
+        const double *c0
+        const double *mask
+        double *y
+        double *hn
+        double *cn
+        double *reserve
+    ctypedef struct crnn_grads_f32:
+        const float *dy
+        const float *dhn
+        const float *dcn
+        float *dx
+        float *dh0
+        float *dc0
+        float *dW_x
+        float *dW_h
+        float *db
+        float *db_hn
+    ctypedef struct crnn_grads_f64:
+        const double *dy
+        const double *dhn
+        const double *dcn
+        double *dx
+        double *dh0
+        double *dc0
+        double *dW_x
+        double *dW_h
+        double *db
+        double *db_hn
+    int crnn_forward_f32(const crnn_blas_f32 *, const crnn_dims *, const crnn_layer_f32 *,
+                         float *)
+    int crnn_forward_f64(const crnn_blas_f64 *, const crnn_dims *, const crnn_layer_f64 *,
+                         double *)
+    int crnn_backward_f32(const crnn_blas_f32 *, const crnn_dims *, const crnn_layer_f32 *,
+                          const crnn_grads_f32 *, int, float *)
+    int crnn_backward_f64(const crnn_blas_f64 *, const crnn_dims *, const crnn_layer_f64 *,
+                          const crnn_grads_f64 *, int, double *)
     size_t crnn_readout_params_size(const crnn_readout_dims *d)
     size_t crnn_readout_reserve_size(const crnn_readout_dims *d)
     int crnn_readout_forward_f32(const crnn_blas_f32 *, const crnn_readout_dims *,
@@ -226,12 +265,22 @@ cdef int _check(bint ok, str what) except -1:
     return 0
 
 
-cdef crnn_dims _checked_dims(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+cdef int _check_state(object a, Py_ssize_t B, Py_ssize_t H, str name) except -1:
+    if a is not None:
+        _check(a.shape[0] == B and a.shape[1] == H, f"{name} must be (B, H)")
+    return 0
+
+
+cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
                              const floating[:, ::1] W_x, const floating[:, ::1] W_h,
+                             const floating[::1] b, const floating[::1] b_hn,
+                             const floating[:, ::1] h0, const floating[:, ::1] c0,
                              const floating[:, :, ::1] y, Py_ssize_t y_offset,
-                             const floating[::1] reserve, const floating[::1] workspace,
-                             bint reverse, const floating[:, ::1] mask) except *:
-    """The dims of one call, after checking that every buffer has the size they imply."""
+                             const floating[:, ::1] hn, const floating[:, ::1] cn,
+                             const floating[::1] reserve, bint reverse,
+                             const floating[:, ::1] mask) except *:
+    """The dims of a forward call, after checking that every buffer it takes has the size
+    they imply."""
     cdef int G = crnn_gates(cell)
     _check(G > 0, f"unknown cell {cell}")
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = W_h.shape[0]
@@ -244,27 +293,6 @@ cdef crnn_dims _checked_dims(int cell, const floating[:, :, ::1] x, const int[::
     _check_state(mask, B, H, "mask")
     _check(crnn_reserve_size(&d) > 0, "a size is zero or too large for the kernel")
     _check(<size_t>reserve.shape[0] >= crnn_reserve_size(&d), "reserve too small")
-    _check(<size_t>workspace.shape[0] >= crnn_workspace_size(&d), "workspace too small")
-    return d
-
-
-cdef int _check_state(object a, Py_ssize_t B, Py_ssize_t H, str name) except -1:
-    if a is not None:
-        _check(a.shape[0] == B and a.shape[1] == H, f"{name} must be (B, H)")
-    return 0
-
-
-cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
-                            const floating[:, ::1] W_x, const floating[:, ::1] W_h,
-                            const floating[::1] b, const floating[::1] b_hn,
-                            const floating[:, ::1] h0, const floating[:, ::1] c0,
-                            const floating[:, :, ::1] y, Py_ssize_t y_offset,
-                            const floating[:, ::1] hn, const floating[:, ::1] cn,
-                            const floating[::1] reserve, const floating[::1] workspace,
-                            bint reverse, const floating[:, ::1] mask) except *:
-    """The dims of a forward call, after checking every buffer it takes."""
-    cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
-                                     workspace, reverse, mask)
     _check(b.shape[0] == W_h.shape[1], "b must be (G*H,)")
     _check(b_hn is not None or cell != CRNN_GRU, "the GRU needs b_hn")
     _check(b_hn is None or b_hn.shape[0] == d.H, "b_hn must be (H,)")
@@ -276,6 +304,54 @@ cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::
     return d
 
 
+cdef class LayerCall:
+    """One direction of one layer bound to its buffers: the dims and the tensors of its C
+    calls (``crnn_layer_*`` in include/crnn/crnn.h), checked once by ``forward``, which
+    returns it, and read again by ``backward``, which takes it. It holds the buffers (the
+    reserve among them) alive and unresizable; one forward serves one backward."""
+    cdef crnn_dims dims
+    cdef crnn_layer_f32 f32
+    cdef crnn_layer_f64 f64
+    cdef bint single
+    cdef Py_ssize_t y_offset
+    cdef object buffers  # the memoryviews the struct points into
+
+
+cdef int _bind(LayerCall call, int cell, const floating[:, :, ::1] x, const int[::1] lengths,
+               const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
+               const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
+               floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
+               floating[:, ::1] cn, floating[::1] reserve, bint reverse,
+               const floating[:, ::1] mask) except -1:
+    """Check a forward call's buffers and bind ``call`` to them."""
+    call.dims = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset, hn, cn,
+                              reserve, reverse, mask)
+    call.single = floating is float
+    call.y_offset = y_offset
+    call.buffers = (x, lengths, W_x, W_h, b, b_hn, h0, c0, mask, y, hn, cn, reserve)
+    if floating is float:
+        call.f32.x, call.f32.lengths = &x[0, 0, 0], &lengths[0]
+        call.f32.W_x, call.f32.W_h, call.f32.b = &W_x[0, 0], &W_h[0, 0], &b[0]
+        call.f32.b_hn = &b_hn[0] if b_hn is not None else NULL
+        call.f32.h0 = &h0[0, 0] if h0 is not None else NULL
+        call.f32.c0 = &c0[0, 0] if c0 is not None else NULL
+        call.f32.mask = &mask[0, 0] if mask is not None else NULL
+        call.f32.y, call.f32.hn = &y[0, 0, 0] + y_offset, &hn[0, 0]
+        call.f32.cn = &cn[0, 0] if cn is not None else NULL
+        call.f32.reserve = &reserve[0]
+    else:
+        call.f64.x, call.f64.lengths = &x[0, 0, 0], &lengths[0]
+        call.f64.W_x, call.f64.W_h, call.f64.b = &W_x[0, 0], &W_h[0, 0], &b[0]
+        call.f64.b_hn = &b_hn[0] if b_hn is not None else NULL
+        call.f64.h0 = &h0[0, 0] if h0 is not None else NULL
+        call.f64.c0 = &c0[0, 0] if c0 is not None else NULL
+        call.f64.mask = &mask[0, 0] if mask is not None else NULL
+        call.f64.y, call.f64.hn = &y[0, 0, 0] + y_offset, &hn[0, 0]
+        call.f64.cn = &cn[0, 0] if cn is not None else NULL
+        call.f64.reserve = &reserve[0]
+    return 0
+
+
 def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
             const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
@@ -285,51 +361,76 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     """One direction of one layer, forward. This direction writes y[t, b, y_offset:y_offset+H]
     for t < lengths[b] only: the caller zeroes the padding (t >= lengths[b]) if it reads it.
     b_hn (GRU), h0, c0 and cn (LSTM) may be None; mask (B, H), the recurrent dropout mask, is
-    None without it (the reserve then is smaller)."""
-    cdef crnn_dims d = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset,
-                                     hn, cn, reserve, workspace, reverse, mask)
-    cdef const floating *mask_p = &mask[0, 0] if mask is not None else NULL
-    cdef const floating *b_hn_p = &b_hn[0] if b_hn is not None else NULL
-    cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
-    cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
-    cdef floating *cn_p = &cn[0, 0] if cn is not None else NULL
+    None without it (the reserve then is smaller). Returns the LayerCall bound to these
+    buffers, for ``backward``."""
+    cdef LayerCall call = LayerCall.__new__(LayerCall)
+    _bind(call, cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset, hn, cn, reserve,
+          reverse, mask)
+    _check(<size_t>workspace.shape[0] >= crnn_workspace_size(&call.dims), "workspace too small")
     cdef int status
     with nogil:
         if floating is float:
-            status = crnn_forward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p, mask_p,
-                                      &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
-                                      &workspace[0])
+            status = crnn_forward_f32(&_blas_f32, &call.dims, &call.f32, &workspace[0])
         else:
-            status = crnn_forward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                      &W_h[0, 0], &b[0], b_hn_p, h0_p, c0_p, mask_p,
-                                      &y[0, 0, 0] + y_offset, &hn[0, 0], cn_p, &reserve[0],
-                                      &workspace[0])
+            status = crnn_forward_f64(&_blas_f64, &call.dims, &call.f64, &workspace[0])
     if status != CRNN_OK:
         _raise_status(status)
+    return call
 
 
-# The buffers StepKernel binds for each layer, in this order.
-cdef enum:
-    _X, _W_X, _W_H, _B, _B_HN, _H, _C, _Y, _RESERVE, _N_BOUND
-
-
-cdef int _bind(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
-               const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
-               const floating[::1] b_hn, floating[:, ::1] h, floating[:, ::1] c,
-               floating[:, :, ::1] y, floating[::1] reserve, floating[::1] workspace,
-               crnn_dims *d, void **bound) except -1:
-    cdef const floating[:, ::1] no_mask = None  # a stream runs without dropout
-    d[0] = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h, c, y, 0, h, c, reserve,
-                         workspace, False, no_mask)
-    _check(d.T == 1, "a step has T = 1")
-    # Inputs are stored without const; run_f32/run_f64 hand them to C as const again.
-    bound[_X], bound[_W_X] = <void *>&x[0, 0, 0], <void *>&W_x[0, 0]
-    bound[_W_H], bound[_B] = <void *>&W_h[0, 0], <void *>&b[0]
-    bound[_B_HN] = <void *>&b_hn[0] if b_hn is not None else NULL
-    bound[_H], bound[_C] = &h[0, 0], (&c[0, 0] if c is not None else NULL)
-    bound[_Y], bound[_RESERVE] = &y[0, 0, 0], &reserve[0]
-    return 0
+def backward(LayerCall call not None, const floating[:, :, ::1] dy, const floating[:, ::1] dhn,
+             const floating[:, ::1] dcn, int truncate, floating[:, :, ::1] dx,
+             floating[:, ::1] dh0, floating[:, ::1] dc0, floating[:, ::1] dW_x,
+             floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
+             floating[::1] workspace):
+    """BPTT through the forward call that returned ``call`` (its buffers, the reserve it
+    filled); accumulates into dx, dh0, dc0, dW_x, dW_h, db, db_hn. dy has y's shape and
+    shares its offset. dy, dhn, dcn, dx, dh0, dc0 may be None; db_hn is the GRU's only."""
+    cdef const crnn_dims *d = &call.dims
+    cdef Py_ssize_t GH = crnn_gates(d.cell) * d.H
+    if floating is float:
+        _check(call.single, "the gradients must have the forward's dtype")
+    else:
+        _check(not call.single, "the gradients must have the forward's dtype")
+    _check(dy is None or (dy.shape[0] == d.T and dy.shape[1] == d.B and dy.shape[2] == d.ldy),
+           "dy must have y's shape")
+    _check(dx is None or (dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in),
+           "dx must have x's shape")
+    _check(dW_x.shape[0] == d.n_in and dW_x.shape[1] == GH, "dW_x must have W_x's shape")
+    _check(dW_h.shape[0] == d.H and dW_h.shape[1] == GH, "dW_h must have W_h's shape")
+    _check(db.shape[0] == GH, "db must be (G*H,)")
+    _check(db_hn is not None or d.cell != CRNN_GRU, "the GRU needs db_hn")
+    _check(db_hn is None or db_hn.shape[0] == d.H, "db_hn must be (H,)")
+    for a, name in ((dhn, "dhn"), (dcn, "dcn"), (dh0, "dh0"), (dc0, "dc0")):
+        _check_state(a, d.B, d.H, name)
+    _check(<size_t>workspace.shape[0] >= crnn_workspace_size(d), "workspace too small")
+    cdef crnn_grads_f32 g32
+    cdef crnn_grads_f64 g64
+    cdef int status
+    if floating is float:
+        g32.dy = &dy[0, 0, 0] + call.y_offset if dy is not None else NULL
+        g32.dhn = &dhn[0, 0] if dhn is not None else NULL
+        g32.dcn = &dcn[0, 0] if dcn is not None else NULL
+        g32.dx = &dx[0, 0, 0] if dx is not None else NULL
+        g32.dh0 = &dh0[0, 0] if dh0 is not None else NULL
+        g32.dc0 = &dc0[0, 0] if dc0 is not None else NULL
+        g32.dW_x, g32.dW_h, g32.db = &dW_x[0, 0], &dW_h[0, 0], &db[0]
+        g32.db_hn = &db_hn[0] if db_hn is not None else NULL
+        with nogil:
+            status = crnn_backward_f32(&_blas_f32, d, &call.f32, &g32, truncate, &workspace[0])
+    else:
+        g64.dy = &dy[0, 0, 0] + call.y_offset if dy is not None else NULL
+        g64.dhn = &dhn[0, 0] if dhn is not None else NULL
+        g64.dcn = &dcn[0, 0] if dcn is not None else NULL
+        g64.dx = &dx[0, 0, 0] if dx is not None else NULL
+        g64.dh0 = &dh0[0, 0] if dh0 is not None else NULL
+        g64.dc0 = &dc0[0, 0] if dc0 is not None else NULL
+        g64.dW_x, g64.dW_h, g64.db = &dW_x[0, 0], &dW_h[0, 0], &db[0]
+        g64.db_hn = &db_hn[0] if db_hn is not None else NULL
+        with nogil:
+            status = crnn_backward_f64(&_blas_f64, d, &call.f64, &g64, truncate, &workspace[0])
+    if status != CRNN_OK:
+        _raise_status(status)
 
 
 cdef class StepKernel:
@@ -344,46 +445,66 @@ cdef class StepKernel:
     cdef int n_layers, n_batch, n_in  # not B, I: complex.h defines I
     cdef bint single
     cdef crnn_dims *dims
-    cdef void **bound
-    cdef const int *lengths
+    cdef crnn_layer_f32 *f32
+    cdef crnn_layer_f64 *f64
     cdef void *workspace
     cdef object arrays
 
     def __cinit__(self):
         self.n_layers = 0
-        self.dims = NULL
-        self.bound = NULL
+        self.dims, self.f32, self.f64 = NULL, NULL, NULL
 
     def __init__(self, int cell, x, const int[::1] lengths, list layers, workspace):
         cdef Py_ssize_t l, n = len(layers)
+        cdef LayerCall call
+        cdef float[::1] workspace_f32
+        cdef double[::1] workspace_f64
         _check(n >= 1, "at least one layer")
         self.n_layers = 0  # unusable until bound; a second __init__ rebinds
-        PyMem_Free(self.dims)
-        PyMem_Free(self.bound)
+        self._free()
         self.dims = <crnn_dims *>PyMem_Malloc(n * sizeof(crnn_dims))
-        self.bound = <void **>PyMem_Malloc(n * _N_BOUND * sizeof(void *))
-        if self.dims == NULL or self.bound == NULL:
+        self.f32 = <crnn_layer_f32 *>PyMem_Malloc(n * sizeof(crnn_layer_f32))
+        self.f64 = <crnn_layer_f64 *>PyMem_Malloc(n * sizeof(crnn_layer_f64))
+        if self.dims == NULL or self.f32 == NULL or self.f64 == NULL:
             raise MemoryError()
         self.single = x.dtype == np.float32
+        calls = []
         layer_input = x
         for l in range(n):
             W_x, W_h, b, b_hn, h, c, y, reserve = layers[l]
+            call = LayerCall.__new__(LayerCall)  # a stream runs without dropout: no mask
             if self.single:
-                _bind[float](cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, reserve,
-                             workspace, &self.dims[l], self.bound + l * _N_BOUND)
+                _bind[float](call, cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, 0,
+                             h, c, reserve, False, None)
+                workspace_f32 = workspace
+                _check(<size_t>workspace_f32.shape[0] >= crnn_workspace_size(&call.dims),
+                       "workspace too small")
             else:
-                _bind[double](cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, reserve,
-                              workspace, &self.dims[l], self.bound + l * _N_BOUND)
+                _bind[double](call, cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, 0,
+                              h, c, reserve, False, None)
+                workspace_f64 = workspace
+                _check(<size_t>workspace_f64.shape[0] >= crnn_workspace_size(&call.dims),
+                       "workspace too small")
+            _check(call.dims.T == 1, "a step has T = 1")
+            self.dims[l], self.f32[l], self.f64[l] = call.dims, call.f32, call.f64
+            calls.append(call)
             layer_input = y
-        self.arrays = (x, lengths, layers, workspace)
-        self.lengths = &lengths[0]
-        self.workspace = <void *>np.PyArray_DATA(workspace)
+        self.arrays = (calls, workspace)
+        if self.single:
+            self.workspace = &workspace_f32[0]
+        else:
+            self.workspace = &workspace_f64[0]
         self.n_batch, self.n_in = self.dims[0].B, self.dims[0].n_in
         self.n_layers = n
 
-    def __dealloc__(self):
+    cdef _free(self):
         PyMem_Free(self.dims)
-        PyMem_Free(self.bound)
+        PyMem_Free(self.f32)
+        PyMem_Free(self.f64)
+        self.dims, self.f32, self.f64 = NULL, NULL, NULL
+
+    def __dealloc__(self):
+        self._free()
 
     def run_f32(self, const float[:, :] x, bint check_finite):
         """Copy x (B, I) into the input buffer and run every layer one step. Returns False,
@@ -400,11 +521,15 @@ cdef class StepKernel:
 cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) except -1:
     _check(k.n_layers > 0, "the StepKernel has no buffers bound")
     _check(x.shape[0] == k.n_batch and x.shape[1] == k.n_in, "x must be (B, I)")
-    cdef floating *dst = <floating *>k.bound[_X]
+    # The input buffer is the StepKernel's own (functional.Stream's), written here.
+    cdef floating *dst
+    if floating is float:
+        dst = <float *>k.f32[0].x
+    else:
+        dst = <double *>k.f64[0].x
     cdef bint finite = True
     cdef Py_ssize_t i, j
     cdef int l, status = CRNN_OK
-    cdef void **p
     with nogil:
         for i in range(k.n_batch):
             for j in range(k.n_in):
@@ -412,81 +537,17 @@ cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) exc
                 finite = finite and isfinite(x[i, j])
         if finite or not check_finite:
             for l in range(k.n_layers):
-                p = k.bound + l * _N_BOUND
                 if floating is float:
-                    status = crnn_forward_f32(
-                        &_blas_f32, &k.dims[l], <float *>p[_X], k.lengths, <float *>p[_W_X],
-                        <float *>p[_W_H], <float *>p[_B], <float *>p[_B_HN], <float *>p[_H],
-                        <float *>p[_C], NULL, <float *>p[_Y], <float *>p[_H], <float *>p[_C],
-                        <float *>p[_RESERVE], <float *>k.workspace)
+                    status = crnn_forward_f32(&_blas_f32, &k.dims[l], &k.f32[l],
+                                              <float *>k.workspace)
                 else:
-                    status = crnn_forward_f64(
-                        &_blas_f64, &k.dims[l], <double *>p[_X], k.lengths, <double *>p[_W_X],
-                        <double *>p[_W_H], <double *>p[_B], <double *>p[_B_HN],
-                        <double *>p[_H], <double *>p[_C], NULL, <double *>p[_Y],
-                        <double *>p[_H],
-                        <double *>p[_C], <double *>p[_RESERVE], <double *>k.workspace)
+                    status = crnn_forward_f64(&_blas_f64, &k.dims[l], &k.f64[l],
+                                              <double *>k.workspace)
                 if status != CRNN_OK:
                     break
     if status != CRNN_OK:
         _raise_status(status)
     return finite or not check_finite
-
-
-def backward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
-             const floating[:, ::1] W_x, const floating[:, ::1] W_h,
-             const floating[:, ::1] h0, const floating[:, ::1] c0,
-             const floating[:, :, ::1] y, Py_ssize_t y_offset, floating[::1] reserve,
-             const floating[:, :, ::1] dy, const floating[:, ::1] dhn,
-             const floating[:, ::1] dcn, int truncate, floating[:, :, ::1] dx,
-             floating[:, ::1] dh0, floating[:, ::1] dc0, floating[:, ::1] dW_x,
-             floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
-             floating[::1] workspace, bint reverse, const floating[:, ::1] mask=None):
-    """One direction of one layer, BPTT; accumulates into dx, dh0, dc0, dW_x, dW_h, db,
-    db_hn. dy shares y's layout and offset. dy, dhn, dcn, h0, c0, dx, dh0, dc0 may be None;
-    mask is forward's."""
-    cdef crnn_dims d = _checked_dims(cell, x, lengths, W_x, W_h, y, y_offset, reserve,
-                                     workspace, reverse, mask)
-    cdef const floating *mask_p = &mask[0, 0] if mask is not None else NULL
-    _check(dy is None or (dy.shape[0] == y.shape[0] and dy.shape[1] == y.shape[1]
-                          and dy.shape[2] == y.shape[2]), "dy must have y's shape")
-    _check(dx is None or (dx.shape[0] == d.T and dx.shape[1] == d.B and dx.shape[2] == d.n_in),
-           "dx must have x's shape")
-    _check(dW_x.shape[0] == W_x.shape[0] and dW_x.shape[1] == W_x.shape[1],
-           "dW_x must have W_x's shape")
-    _check(dW_h.shape[0] == W_h.shape[0] and dW_h.shape[1] == W_h.shape[1],
-           "dW_h must have W_h's shape")
-    _check(db.shape[0] == W_h.shape[1], "db must be (G*H,)")
-    _check(db_hn is not None or cell != CRNN_GRU, "the GRU needs db_hn")
-    _check(db_hn is None or db_hn.shape[0] == d.H, "db_hn must be (H,)")
-    for a, name in ((h0, "h0"), (c0, "c0"), (dhn, "dhn"), (dcn, "dcn"), (dh0, "dh0"),
-                    (dc0, "dc0")):
-        _check_state(a, d.B, d.H, name)
-    cdef const floating *h0_p = &h0[0, 0] if h0 is not None else NULL
-    cdef const floating *c0_p = &c0[0, 0] if c0 is not None else NULL
-    cdef const floating *dy_p = &dy[0, 0, 0] + y_offset if dy is not None else NULL
-    cdef const floating *dhn_p = &dhn[0, 0] if dhn is not None else NULL
-    cdef const floating *dcn_p = &dcn[0, 0] if dcn is not None else NULL
-    cdef floating *dx_p = &dx[0, 0, 0] if dx is not None else NULL
-    cdef floating *dh0_p = &dh0[0, 0] if dh0 is not None else NULL
-    cdef floating *dc0_p = &dc0[0, 0] if dc0 is not None else NULL
-    cdef floating *db_hn_p = &db_hn[0] if db_hn is not None else NULL
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = crnn_backward_f32(&_blas_f32, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                       &W_h[0, 0], h0_p, c0_p, mask_p, &y[0, 0, 0] + y_offset,
-                                       &reserve[0], dy_p, dhn_p, dcn_p, truncate,
-                                       dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
-                                       &db[0], db_hn_p, &workspace[0])
-        else:
-            status = crnn_backward_f64(&_blas_f64, &d, &x[0, 0, 0], &lengths[0], &W_x[0, 0],
-                                       &W_h[0, 0], h0_p, c0_p, mask_p, &y[0, 0, 0] + y_offset,
-                                       &reserve[0], dy_p, dhn_p, dcn_p, truncate,
-                                       dx_p, dh0_p, dc0_p, &dW_x[0, 0], &dW_h[0, 0],
-                                       &db[0], db_hn_p, &workspace[0])
-    if status != CRNN_OK:
-        _raise_status(status)
 
 
 # ------------------------------------------------------------------------------ readouts

@@ -285,7 +285,7 @@ class _Cache:
     """What backward needs from a forward call: the parts of the batch it ran (one unless
     ``n_threads`` > 1) and each part's own cache."""
 
-    __slots__ = ("layout", "params", "views", "lengths", "parts", "used", "concurrent")
+    __slots__ = ("layout", "params", "lengths", "parts", "used", "concurrent")
 
 
 def forward(
@@ -450,7 +450,6 @@ def forward(
     if keep_cache:
         cache = _Cache()
         cache.layout, cache.params, cache.lengths, cache.used = layout, params, lengths, False
-        cache.views = views
         cache.parts = [(part, result[3]) for part, result in zip(parts, results)]
         cache.concurrent = concurrent
     Y, h_n, c_n = _merge(parts, [r[:3] for r in results], B)
@@ -525,12 +524,8 @@ class _PartCache:
     """What backward needs from one part of a forward call (sequences sorted by length)."""
 
     __slots__ = (
-        "lengths",
         "inputs",
-        "outputs",
-        "reserves",
-        "h0",
-        "c0",
+        "calls",
         "masks",
         "dropout",
         "workspace",
@@ -552,7 +547,7 @@ def _forward_part(
     recurrent = dropout_masks.recurrent
     workspace_size = _workspace_size(layout, T, B, recurrent is not None)
     workspaces = [np.empty(workspace_size, dtype=dtype) for _ in range(2 if concurrent else 1)]
-    inputs, outputs, reserves, masks, h_n, c_n = [], [], [], [], [], []
+    inputs, calls, masks, h_n, c_n = [], [], [], [], []
     layer_input = X
     # The kernels write every step of every sequence and leave the padding alone: only
     # padding needs zeros (skipping the fill saves ~10% of a small layer's forward).
@@ -568,9 +563,10 @@ def _forward_part(
 
         def run(direction):
             # The directions write disjoint halves of out and their own hn, cn and reserve.
+            # The call comes back bound to its buffers, for backward.
             v = views[layer][direction]
             reserve = np.empty(reserve_size, dtype=dtype)
-            _kernels.forward(
+            return _kernels.forward(
                 cell,
                 layer_input,
                 lengths,
@@ -589,12 +585,9 @@ def _forward_part(
                 direction == 1,
                 _state(recurrent, layer, direction),
             )
-            return reserve
 
-        layer_reserves = _map(run, range(D)) if concurrent else [run(d) for d in range(D)]
         inputs.append(layer_input)
-        outputs.append(out)
-        reserves.append(layer_reserves)
+        calls.append(_map(run, range(D)) if concurrent else [run(d) for d in range(D)])
         h_n.append(hn)
         c_n.append(cn)
         layer_input = out
@@ -606,10 +599,9 @@ def _forward_part(
     cache = None
     if keep_cache:
         cache = _PartCache()
-        cache.lengths, cache.inputs, cache.outputs = lengths, inputs, outputs
-        cache.reserves, cache.h0, cache.c0, cache.masks = reserves, h0, c0, masks
+        cache.inputs, cache.calls, cache.masks = inputs, calls, masks
         cache.dropout, cache.workspace = dropout_masks, workspace_size
-    return outputs[-1], h_n, c_n if layout.cell == "lstm" else None, cache
+    return out, h_n, c_n if layout.cell == "lstm" else None, cache
 
 
 def backward(
@@ -675,13 +667,11 @@ def backward(
         )
     dc_n = _check_states(layout, dc_n, "dc_n", B, dtype, check_finite)
     cache.used = True
-    views = cache.views
 
     def run(part, part_cache):
         take = (lambda a: a) if part is None else (lambda a: _take_batch(a, part))
         return _backward_part(
             layout,
-            views,
             part_cache,
             None if dY is None else take(dY),
             None if dh_n is None else [take(h) for h in dh_n],
@@ -700,17 +690,15 @@ def backward(
     return dX, dh0, dc0, grad
 
 
-def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, input_grad):
+def _backward_part(layout, cache, dY, dh_n, dc_n, truncate, concurrent, input_grad):
     """backward for one part of a forward call: (dX, dh0, dc0, grad); dX is None unless
     ``input_grad``. With ``concurrent``, the two directions of each layer run in parallel
     threads."""
-    lengths = cache.lengths
     T, B = cache.inputs[0].shape[:2]
     dtype = cache.inputs[0].dtype
     dY = None if dY is None else np.ascontiguousarray(dY)
     dh_n = None if dh_n is None else [np.ascontiguousarray(h) for h in dh_n]
     dc_n = None if dc_n is None else [np.ascontiguousarray(c) for c in dc_n]
-    cell = layout._kernel_cell
     grad = np.zeros(layout.n_params, dtype=dtype)
     grads = layout._views(grad)
     workspaces = [np.empty(cache.workspace, dtype=dtype) for _ in range(2 if concurrent else 1)]
@@ -719,7 +707,6 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
     dc0 = [np.zeros_like(h) for h in dh0] if is_lstm else None
     d_out = dY
     for layer in reversed(range(layout.num_layers)):
-        H = layout.hidden_sizes[layer]
         layer_input = cache.inputs[layer]
         # Both directions add into dX: in parallel, each into its own, summed afterwards.
         # (calloc'd zeros: no separate zeroing pass)
@@ -729,32 +716,21 @@ def _backward_part(layout, views, cache, dY, dh_n, dc_n, truncate, concurrent, i
             d_ins = [None]
 
         def run(direction):
-            v, g = views[layer][direction], grads[layer][direction]
+            g = grads[layer][direction]
             _kernels.backward(
-                cell,
-                layer_input,
-                lengths,
-                v["W_x"],
-                v["W_h"],
-                _state(cache.h0, layer, direction),
-                _state(cache.c0, layer, direction),
-                cache.outputs[layer],
-                direction * H,
-                cache.reserves[layer][direction],
-                d_out,
-                _state(dh_n, layer, direction),
-                _state(dc_n, layer, direction),
-                truncate,
-                d_ins[direction % len(d_ins)],
-                dh0[layer][direction],
-                dc0[layer][direction] if is_lstm else None,
-                g["W_x"],
-                g["W_h"],
-                g["b"],
-                g.get("b_hn"),
-                workspaces[direction % len(workspaces)],
-                direction == 1,
-                _state(cache.dropout.recurrent, layer, direction),
+                cache.calls[layer][direction],  # forward's buffers, checked there
+                dy=d_out,
+                dhn=_state(dh_n, layer, direction),
+                dcn=_state(dc_n, layer, direction),
+                truncate=truncate,
+                dx=d_ins[direction % len(d_ins)],
+                dh0=dh0[layer][direction],
+                dc0=dc0[layer][direction] if is_lstm else None,
+                dW_x=g["W_x"],
+                dW_h=g["W_h"],
+                db=g["b"],
+                db_hn=g.get("b_hn"),
+                workspace=workspaces[direction % len(workspaces)],
             )
 
         if concurrent:

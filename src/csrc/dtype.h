@@ -6,6 +6,7 @@
  *   FN(name)      name with the dtype's suffix (name##_f32)
  *   SQRT          sqrt for `real`
  *   BLAS_TABLE    the dtype's crnn_blas_* table
+ *   LAYER, GRADS  the dtype's crnn_layer_* and crnn_grads_* (a layer call's tensors)
  *   TUNED(name)   the dtype's value of a tuning constant of tuning.h (name##_F32)
  *   EXP_DEGREE, EXP_LO, LN2_HI, LN2_LO   for activations.h (see there)
  *   BITS, SHIFTER, SHIFTER_BITS, EXP_BIAS, MANTISSA_BITS   for round_log2 below: the unsigned

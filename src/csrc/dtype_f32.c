@@ -5,6 +5,8 @@
 #define FN(name) name##_f32
 #define SQRT sqrtf
 #define BLAS_TABLE crnn_blas_f32
+#define LAYER crnn_layer_f32
+#define GRADS crnn_grads_f32
 #define TUNED(name) name##_F32
 
 /* Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp), the smallest

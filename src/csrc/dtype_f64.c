@@ -5,6 +5,8 @@
 #define FN(name) name##_f64
 #define SQRT sqrt
 #define BLAS_TABLE crnn_blas_f64
+#define LAYER crnn_layer_f64
+#define GRADS crnn_grads_f64
 #define TUNED(name) name##_F64
 
 /* Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the double ulp), the smallest

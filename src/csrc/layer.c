@@ -42,11 +42,15 @@ static inline const real *FN(masked_state)(const crnn_dims *d, const int *length
     return rows;
 }
 
-CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
-                     const int *lengths, const real *W_x, const real *W_h, const real *b,
-                     const real *b_hn, const real *h0, const real *c0, const real *mask,
-                     real *y, real *hn, real *cn, real *reserve, real *workspace)
+CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, const LAYER *L,
+                                  real *workspace)
 {
+    if (L == NULL)
+        return CRNN_ERR_NULL;
+    const real *x = L->x, *W_x = L->W_x, *W_h = L->W_h, *b = L->b, *b_hn = L->b_hn;
+    const real *h0 = L->h0, *c0 = L->c0, *mask = L->mask;
+    const int *lengths = L->lengths;
+    real *y = L->y, *hn = L->hn, *cn = L->cn, *reserve = L->reserve;
     int status = crnn_check_call(d, lengths, 0);
     if (status != CRNN_OK)
         return status;
@@ -136,13 +140,18 @@ static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int 
  * The reserve's gate rows are overwritten with the gate gradients, so a forward call's reserve
  * serves one backward call.
  */
-CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const real *x,
-                      const int *lengths, const real *W_x, const real *W_h, const real *h0,
-                      const real *c0, const real *mask, const real *y, real *reserve,
-                      const real *dy, const real *dhn, const real *dcn, int truncate, real *dx,
-                      real *dh0, real *dc0, real *dW_x, real *dW_h, real *db, real *db_hn,
-                      real *workspace)
+CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, const LAYER *L,
+                                   const GRADS *grads, int truncate, real *workspace)
 {
+    if (L == NULL || grads == NULL)
+        return CRNN_ERR_NULL;
+    const real *x = L->x, *W_x = L->W_x, *W_h = L->W_h, *h0 = L->h0, *c0 = L->c0;
+    const real *mask = L->mask, *y = L->y;
+    const int *lengths = L->lengths;
+    real *reserve = L->reserve;
+    const real *dy = grads->dy, *dhn = grads->dhn, *dcn = grads->dcn;
+    real *dx = grads->dx, *dh0 = grads->dh0, *dc0 = grads->dc0, *dW_x = grads->dW_x;
+    real *dW_h = grads->dW_h, *db = grads->db, *db_hn = grads->db_hn;
     int status = crnn_check_call(d, lengths, truncate);
     if (status != CRNN_OK)
         return status;
