@@ -7,17 +7,8 @@
 
 int crnn_gates(int cell)
 {
-    switch (cell) {
-    case CRNN_RNN_TANH:
-    case CRNN_RNN_RELU:
-        return 1;
-    case CRNN_LSTM:
-        return 4;
-    case CRNN_GRU:
-        return 3;
-    default:
-        return 0;
-    }
+    const cell_desc *desc = cell_desc_of(cell);
+    return desc != NULL ? desc->gates : 0;
 }
 
 /* Sizes are int because BLAS takes int. Every row count handed to a GEMM is at most T*B, and
@@ -40,8 +31,9 @@ size_t crnn_reserve_size(const crnn_dims *d)
     if (!dims_ok(d))
         return 0;
     size_t rows = (size_t)d->T * (size_t)d->B;
-    size_t width = (size_t)reserve_row_width(d->cell, d->H);
-    if (d->cell == CRNN_LSTM)
+    const cell_desc *desc = cell_desc_of(d->cell);
+    size_t width = (size_t)desc->row_blocks * d->H;
+    if (desc->has_c)
         width += (size_t)d->H; /* the cell state of every step */
     if (d->masked)
         width += (size_t)d->H; /* the masked state each step multiplied with W_h */

@@ -17,11 +17,31 @@
 #define IVDEP
 #endif
 
-/* Width of one reserve row: the activated gates of one (step, sequence), plus for the GRU
- * the recurrent n-projection (h W_hn + b_hn) that the reset gate multiplies. */
-static inline int reserve_row_width(int cell, int H)
+/* What the layer driver (layer.c) and the buffer sizes need to know of a cell beyond its row
+ * functions, so that its special cases are data there rather than branches on the cell. */
+typedef struct {
+    int gates;      /* G: gate blocks of W_x, W_h and b */
+    int row_blocks; /* H-wide blocks of a reserve row: the activated gates of one (step,
+                     * sequence), plus for the GRU the recurrent n-projection h W_hn + b_hn
+                     * that the reset gate multiplies */
+    int has_c;      /* a cell state (LSTM): c0, cn, dcn, dc0, and the reserve's (T, B, H) c */
+    int hn_block;   /* GRU: the reserve block of h W_hn + b_hn, a separate recurrent bias b_hn:
+                     * its gradient goes to db_hn and to dW_h's last gate block, the other
+                     * recurrent blocks being the first G-1 (0: no separate part, no b_hn) */
+    int direct_dh;  /* the row pass leaves a direct part of dL/dh(t-1) in dh (GRU: z * dh),
+                     * which the recurrent product dG W_h^T adds to */
+} cell_desc;
+
+/* The descriptor of a crnn_cell, or NULL for an unknown cell. */
+static inline const cell_desc *cell_desc_of(int cell)
 {
-    return cell == CRNN_GRU ? 4 * H : crnn_gates(cell) * H;
+    static const cell_desc cells[] = {
+        [CRNN_RNN_TANH] = {.gates = 1, .row_blocks = 1},
+        [CRNN_RNN_RELU] = {.gates = 1, .row_blocks = 1},
+        [CRNN_LSTM] = {.gates = 4, .row_blocks = 4, .has_c = 1},
+        [CRNN_GRU] = {.gates = 3, .row_blocks = 4, .hn_block = 3, .direct_dh = 1},
+    };
+    return cell >= 0 && cell < (int)(sizeof cells / sizeof cells[0]) ? &cells[cell] : NULL;
 }
 
 /* The kernels' elementwise passes are compiled three times on x86-64 with GCC: for the

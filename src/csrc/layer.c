@@ -55,26 +55,27 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     if (status != CRNN_OK)
         return status;
     const int cell = d->cell;
+    const cell_desc *desc = cell_desc_of(cell);
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
         W_h == NULL || b == NULL || y == NULL || hn == NULL || reserve == NULL ||
-        workspace == NULL || (cell == CRNN_GRU && b_hn == NULL) ||
-        (cell == CRNN_LSTM && cn == NULL) || (d->masked && mask == NULL))
+        workspace == NULL || (desc->hn_block && b_hn == NULL) || (desc->has_c && cn == NULL) ||
+        (d->masked && mask == NULL))
         return CRNN_ERR_NULL;
 
     const int B = d->B, I = d->n_in, H = d->H, ldx = d->ldx, ldy = d->ldy;
-    const int GH = crnn_gates(cell) * H, Gs = reserve_row_width(cell, H);
+    const int GH = desc->gates * H, Gs = desc->row_blocks * H;
     const int T_max = lengths[0];
     /* Workspace: gh (B, GH) one step's h W_h | W_hT (GH, H) | ghT (GH, B) its transpose |
      * hm (B, H) one step's masked state m * h(t-1), reverse direction with a mask only */
     real *gh = workspace, *W_hT = gh + (size_t)B * GH, *ghT = W_hT + (size_t)GH * H;
     real *hm = ghT + (size_t)GH * B;
     real *c_keep = reserve + (size_t)d->T * B * Gs;         /* (T, B, H) LSTM cell states */
-    real *hm_keep = c_keep + (cell == CRNN_LSTM ? (size_t)d->T * B * H : 0); /* (T, B, H) */
+    real *hm_keep = c_keep + (desc->has_c ? (size_t)d->T * B * H : 0); /* (T, B, H) */
     if (FN(needs_W_hT)(blas, 0, B, GH, H))
         FN(transpose)(H, GH, W_h, W_hT, 0);
 
     FN(copy_or_zero)(hn, h0, (size_t)B * H);
-    if (cell == CRNN_LSTM)
+    if (desc->has_c)
         FN(copy_or_zero)(cn, c0, (size_t)B * H);
 
     /* Input projection of every active row, before the step loop:
@@ -114,18 +115,18 @@ CPU_DISPATCH int FN(crnn_forward)(const BLAS_TABLE *blas, const crnn_dims *d, co
     return CRNN_OK;
 }
 
-/* dW_h += h_prev^T dG_h over `rows` rows. The GRU's recurrent gradient is [dr, dz, dhn]: the
- * reserve row's blocks 0, 1 and 3. */
-static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, int cell, int H, int rows,
-                                   const real *h_prev, int ldh, const real *g, int Gs,
+/* dW_h += h_prev^T dG_h over `rows` rows. With a separate recurrent part (the GRU's
+ * [dr, dz, dhn]) the recurrent gradient is the reserve row's first G-1 blocks and hn_block. */
+static void FN(add_recurrent_grad)(const BLAS_TABLE *blas, const cell_desc *desc, int H,
+                                   int rows, const real *h_prev, int ldh, const real *g, int Gs,
                                    real *dW_h)
 {
-    const int GH = crnn_gates(cell) * H;
-    if (cell == CRNN_GRU) {
-        /* dW_h[:, :2H] += h_prev^T [dr dz]    (H, 2H) += (rows, H)^T (rows, 2H) */
-        FN(add_AtB)(blas, H, 2 * H, rows, h_prev, ldh, g, Gs, dW_h, GH);
-        /* dW_h[:, 2H:] += h_prev^T dhn        (H, H) += (rows, H)^T (rows, H) */
-        FN(add_AtB)(blas, H, H, rows, h_prev, ldh, g + 3 * H, Gs, dW_h + 2 * H, GH);
+    const int GH = desc->gates * H, GH1 = GH - H;
+    if (desc->hn_block) {
+        /* dW_h[:, :(G-1)H] += h_prev^T [dr dz]    (H, (G-1)H) += (rows, H)^T (rows, (G-1)H) */
+        FN(add_AtB)(blas, H, GH1, rows, h_prev, ldh, g, Gs, dW_h, GH);
+        /* dW_h[:, (G-1)H:] += h_prev^T dhn        (H, H) += (rows, H)^T (rows, H) */
+        FN(add_AtB)(blas, H, H, rows, h_prev, ldh, g + desc->hn_block * H, Gs, dW_h + GH1, GH);
     } else {
         /* dW_h += h_prev^T dG                 (H, GH) += (rows, H)^T (rows, GH) */
         FN(add_AtB)(blas, H, GH, rows, h_prev, ldh, g, Gs, dW_h, GH);
@@ -156,19 +157,20 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     if (status != CRNN_OK)
         return status;
     const int cell = d->cell;
+    const cell_desc *desc = cell_desc_of(cell);
     if (blas == NULL || blas->gemm == NULL || blas->gemv == NULL || x == NULL || W_x == NULL ||
         W_h == NULL || y == NULL || reserve == NULL || dW_x == NULL || dW_h == NULL ||
-        db == NULL || workspace == NULL || (cell == CRNN_GRU && db_hn == NULL) ||
+        db == NULL || workspace == NULL || (desc->hn_block && db_hn == NULL) ||
         (d->masked && mask == NULL))
         return CRNN_ERR_NULL;
 
     const int B = d->B, I = d->n_in, H = d->H, ldx = d->ldx, ldy = d->ldy, rev = d->reverse;
-    const int GH = crnn_gates(cell) * H, Gs = reserve_row_width(cell, H);
+    const int GH = desc->gates * H, Gs = desc->row_blocks * H;
     const int T_max = lengths[0];
     /* Each sequence's backward pass covers its last k processing steps. */
     const int k = truncate > 0 && truncate < T_max ? truncate : T_max;
     const real *c_keep = reserve + (size_t)d->T * B * Gs;
-    const real *hm_keep = c_keep + (cell == CRNN_LSTM ? (size_t)d->T * B * H : 0);
+    const real *hm_keep = c_keep + (desc->has_c ? (size_t)d->T * B * H : 0);
     real *dgs = workspace;
     real *dh = dgs + (size_t)B * GH;
     real *dc = dh + (size_t)B * H;
@@ -181,7 +183,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     if (FN(needs_W_hT)(blas, 1, B, H, GH))
         FN(transpose)(H, GH, W_h, W_hT, 0);
     FN(copy_or_zero)(dh, dhn, (size_t)B * H);
-    if (cell == CRNN_LSTM)
+    if (desc->has_c)
         FN(copy_or_zero)(dc, dcn, (size_t)B * H);
 
     for (int s = T_max - 1; s >= 0; --s) {
@@ -221,9 +223,10 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
             }
         }
         /* dh(t-1) (+)= dG W_h^T    (rows, H) = (rows, GH)(GH, H), rows = nb - lo
-         * (the GRU adds it to the direct part z*dh its row pass left in dh). With a mask the
-         * product is the gradient w.r.t. m * h(t-1): it goes to dhm, then dh (+)= m * dhm. */
-        const int rows = nb - lo, gru = cell == CRNN_GRU, add = gru && !d->masked;
+         * (added to the direct part a cell's row pass may leave in dh: the GRU's z*dh). With
+         * a mask the product is the gradient w.r.t. m * h(t-1): it goes to dhm, then
+         * dh (+)= m * dhm. */
+        const int rows = nb - lo, add = desc->direct_dh && !d->masked;
         if (rows == 0 || (s == 0 && dh0 == NULL))
             continue; /* nothing to propagate */
         FN(recurrent_product)(blas, 1, rows, H, GH, dgs + (size_t)lo * GH, W_h, W_hT, add,
@@ -231,7 +234,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         for (int bb = lo; d->masked && bb < nb; ++bb) {
             const real *m = mask + (size_t)bb * H, *g = dhm + (size_t)bb * H;
             real *dhr = dh + (size_t)bb * H;
-            if (gru)
+            if (desc->direct_dh)
                 for (int j = 0; j < H; ++j)
                     dhr[j] += m[j] * g[j];
             else
@@ -246,7 +249,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
         for (int j = 0; j < H; ++j) {
             if (dh0 != NULL)
                 dh0[(size_t)bb * H + j] += dh[(size_t)bb * H + j];
-            if (dc0 != NULL && cell == CRNN_LSTM)
+            if (dc0 != NULL && desc->has_c)
                 dc0[(size_t)bb * H + j] += dc[(size_t)bb * H + j];
         }
     }
@@ -264,9 +267,9 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
             const real *g = reserve + ((size_t)t * B + bb) * Gs;
             for (int j = 0; j < GH; ++j)
                 db[j] += g[j];
-            if (cell == CRNN_GRU)
+            if (desc->hn_block)
                 for (int j = 0; j < H; ++j)
-                    db_hn[j] += g[3 * H + j];
+                    db_hn[j] += g[desc->hn_block * H + j];
         }
     }
 
@@ -285,7 +288,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
     if (d->masked) {
         for (int t = 0, rows, nt; t < T_max; t += nt) {
             nt = row_block(lengths, B, t, T_max, &rows);
-            FN(add_recurrent_grad)(blas, cell, H, rows, hm_keep + (size_t)t * B * H, H,
+            FN(add_recurrent_grad)(blas, desc, H, rows, hm_keep + (size_t)t * B * H, H,
                                    reserve + (size_t)t * B * Gs, Gs, dW_h);
         }
         return CRNN_OK;
@@ -295,7 +298,7 @@ CPU_DISPATCH int FN(crnn_backward)(const BLAS_TABLE *blas, const crnn_dims *d, c
      * (reverse: the step before time u-1 was time u). */
     for (int u = 1, rows, nt; u < T_max; u += nt) {
         nt = row_block(lengths, B, u, T_max, &rows);
-        FN(add_recurrent_grad)(blas, cell, H, rows, y + (size_t)(rev ? u : u - 1) * B * ldy, ldy,
+        FN(add_recurrent_grad)(blas, desc, H, rows, y + (size_t)(rev ? u : u - 1) * B * ldy, ldy,
                                reserve + (size_t)(rev ? u - 1 : u) * B * Gs, Gs, dW_h);
     }
     /* ... and the first steps, whose recurrent gate gradients are still in dgs:
