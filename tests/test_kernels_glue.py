@@ -259,6 +259,7 @@ def test_product_plan_names_the_path_and_refuses_bad_queries():
 
 def _grads(dtype=np.float64):
     return dict(
+        workspace=np.empty(K.buffer_sizes(CELL, T, B, I, H)[1], dtype),
         dy=np.ones((T, B, H), dtype),
         dhn=None,
         dcn=None,
@@ -270,7 +271,6 @@ def _grads(dtype=np.float64):
         dW_h=np.zeros((H, 4 * H), dtype),
         db=np.zeros(4 * H, dtype),
         db_hn=None,
-        workspace=np.empty(K.buffer_sizes(CELL, T, B, I, H)[1], dtype),
     )
 
 
@@ -306,6 +306,9 @@ def test_backward_refuses_another_dtype_and_a_missing_call():
     call = K.forward(CELL, *_buffers().values())
     with pytest.raises(ValueError, match="the forward's dtype"):
         K.backward(call, **_grads(np.float32))
+    no_dy = _grads()
+    no_dy["dy"] = None  # the dtype follows from the buffers given
+    K.backward(call, *no_dy.values())
     with pytest.raises(TypeError):
         K.backward(None, **_grads())
 

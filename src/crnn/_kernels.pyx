@@ -378,14 +378,16 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
     return call
 
 
-def backward(LayerCall call not None, const floating[:, :, ::1] dy, const floating[:, ::1] dhn,
-             const floating[:, ::1] dcn, int truncate, floating[:, :, ::1] dx,
-             floating[:, ::1] dh0, floating[:, ::1] dc0, floating[:, ::1] dW_x,
-             floating[:, ::1] dW_h, floating[::1] db, floating[::1] db_hn,
-             floating[::1] workspace):
+def backward(LayerCall call not None, floating[::1] workspace, const floating[:, :, ::1] dy,
+             const floating[:, ::1] dhn, const floating[:, ::1] dcn, int truncate,
+             floating[:, :, ::1] dx, floating[:, ::1] dh0, floating[:, ::1] dc0,
+             floating[:, ::1] dW_x, floating[:, ::1] dW_h, floating[::1] db,
+             floating[::1] db_hn):
     """BPTT through the forward call that returned ``call`` (its buffers, the reserve it
     filled); accumulates into dx, dh0, dc0, dW_x, dW_h, db, db_hn. dy has y's shape and
-    shares its offset. dy, dhn, dcn, dx, dh0, dc0 may be None; db_hn is the GRU's only."""
+    shares its offset. dy, dhn, dcn, dx, dh0, dc0 may be None; db_hn is the GRU's only.
+    (workspace comes first: Cython picks the dtype from the first fused argument, which
+    must not be None.)"""
     cdef const crnn_dims *d = &call.dims
     cdef Py_ssize_t GH = crnn_gates(d.cell) * d.H
     if floating is float:

@@ -719,6 +719,7 @@ def _backward_part(layout, cache, dY, dh_n, dc_n, truncate, concurrent, input_gr
             g = grads[layer][direction]
             _kernels.backward(
                 cache.calls[layer][direction],  # forward's buffers, checked there
+                workspace=workspaces[direction % len(workspaces)],
                 dy=d_out,
                 dhn=_state(dh_n, layer, direction),
                 dcn=_state(dc_n, layer, direction),
@@ -730,7 +731,6 @@ def _backward_part(layout, cache, dY, dh_n, dc_n, truncate, concurrent, input_gr
                 dW_h=g["W_h"],
                 db=g["b"],
                 db_hn=g.get("b_hn"),
-                workspace=workspaces[direction % len(workspaces)],
             )
 
         if concurrent:
