@@ -325,3 +325,10 @@ def test_the_call_keeps_its_buffers_alive():
     K.backward(call, **grads)
     for name in ("dx", "dh0", "dW_x", "dW_h", "db"):
         np.testing.assert_array_equal(grads[name], expected[name])
+
+
+def test_forward_without_binding_returns_no_call():
+    bound, unbound = _buffers(), _buffers()
+    assert K.forward(CELL, *unbound.values(), None, False) is None
+    K.forward(CELL, *bound.values())
+    np.testing.assert_array_equal(unbound["y"], bound["y"])

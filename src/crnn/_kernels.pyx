@@ -307,8 +307,9 @@ cdef crnn_dims _forward_dims(int cell, const floating[:, :, ::1] x, const int[::
 cdef class LayerCall:
     """One direction of one layer bound to its buffers: the dims and the tensors of its C
     calls (``crnn_layer_*`` in include/crnn/crnn.h), checked once by ``forward``, which
-    returns it, and read again by ``backward``, which takes it. It holds the buffers (the
-    reserve among them) alive and unresizable; one forward serves one backward."""
+    returns it, and read again by ``backward``, which takes it. It holds the buffers that
+    backward reads (the reserve among them) alive and unresizable; one forward serves one
+    backward."""
     cdef crnn_dims dims
     cdef crnn_layer_f32 f32
     cdef crnn_layer_f64 f64
@@ -322,13 +323,15 @@ cdef int _bind(LayerCall call, int cell, const floating[:, :, ::1] x, const int[
                const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
                floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
                floating[:, ::1] cn, floating[::1] reserve, bint reverse,
-               const floating[:, ::1] mask) except -1:
-    """Check a forward call's buffers and bind ``call`` to them."""
+               const floating[:, ::1] mask, bint keep) except -1:
+    """Check a forward call's buffers and bind ``call`` to them; with ``keep``, ``call``
+    holds them (else it must not outlive this call's arguments)."""
     call.dims = _forward_dims(cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset, hn, cn,
                               reserve, reverse, mask)
     call.single = floating is float
     call.y_offset = y_offset
-    call.buffers = (x, lengths, W_x, W_h, b, b_hn, h0, c0, mask, y, hn, cn, reserve)
+    if keep:  # what backward reads (a memoryview object each, ~0.1 us)
+        call.buffers = (x, lengths, W_x, W_h, h0, c0, mask, y, reserve)
     if floating is float:
         call.f32.x, call.f32.lengths = &x[0, 0, 0], &lengths[0]
         call.f32.W_x, call.f32.W_h, call.f32.b = &W_x[0, 0], &W_h[0, 0], &b[0]
@@ -357,15 +360,15 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             const floating[::1] b_hn, const floating[:, ::1] h0, const floating[:, ::1] c0,
             floating[:, :, ::1] y, Py_ssize_t y_offset, floating[:, ::1] hn,
             floating[:, ::1] cn, floating[::1] reserve, floating[::1] workspace,
-            bint reverse, const floating[:, ::1] mask=None):
+            bint reverse, const floating[:, ::1] mask=None, bint bind=True):
     """One direction of one layer, forward. This direction writes y[t, b, y_offset:y_offset+H]
     for t < lengths[b] only: the caller zeroes the padding (t >= lengths[b]) if it reads it.
     b_hn (GRU), h0, c0 and cn (LSTM) may be None; mask (B, H), the recurrent dropout mask, is
     None without it (the reserve then is smaller). Returns the LayerCall bound to these
-    buffers, for ``backward``."""
+    buffers, for ``backward``; None if not ``bind`` (no backward will follow)."""
     cdef LayerCall call = LayerCall.__new__(LayerCall)
     _bind(call, cell, x, lengths, W_x, W_h, b, b_hn, h0, c0, y, y_offset, hn, cn, reserve,
-          reverse, mask)
+          reverse, mask, bind)
     _check(<size_t>workspace.shape[0] >= crnn_workspace_size(&call.dims), "workspace too small")
     cdef int status
     with nogil:
@@ -375,7 +378,7 @@ def forward(int cell, const floating[:, :, ::1] x, const int[::1] lengths,
             status = crnn_forward_f64(&_blas_f64, &call.dims, &call.f64, &workspace[0])
     if status != CRNN_OK:
         _raise_status(status)
-    return call
+    return call if bind else None
 
 
 def backward(LayerCall call not None, floating[::1] workspace, const floating[:, :, ::1] dy,
@@ -477,13 +480,13 @@ cdef class StepKernel:
             call = LayerCall.__new__(LayerCall)  # a stream runs without dropout: no mask
             if self.single:
                 _bind[float](call, cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, 0,
-                             h, c, reserve, False, None)
+                             h, c, reserve, False, None, True)
                 workspace_f32 = workspace
                 _check(<size_t>workspace_f32.shape[0] >= crnn_workspace_size(&call.dims),
                        "workspace too small")
             else:
                 _bind[double](call, cell, layer_input, lengths, W_x, W_h, b, b_hn, h, c, y, 0,
-                              h, c, reserve, False, None)
+                              h, c, reserve, False, None, True)
                 workspace_f64 = workspace
                 _check(<size_t>workspace_f64.shape[0] >= crnn_workspace_size(&call.dims),
                        "workspace too small")
@@ -491,7 +494,7 @@ cdef class StepKernel:
             self.dims[l], self.f32[l], self.f64[l] = call.dims, call.f32, call.f64
             calls.append(call)
             layer_input = y
-        self.arrays = (calls, workspace)
+        self.arrays = (calls, layers, workspace)  # the calls hold what backward would read
         if self.single:
             self.workspace = &workspace_f32[0]
         else:

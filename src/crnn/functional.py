@@ -584,6 +584,7 @@ def _forward_part(
                 workspaces[direction % len(workspaces)],
                 direction == 1,
                 _state(recurrent, layer, direction),
+                keep_cache,
             )
 
         inputs.append(layer_input)
