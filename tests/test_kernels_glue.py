@@ -311,6 +311,8 @@ def test_backward_refuses_another_dtype_and_a_missing_call():
     K.backward(call, *no_dy.values())
     with pytest.raises(TypeError):
         K.backward(None, **_grads())
+    with pytest.raises(TypeError, match="comes from _kernels.forward"):
+        K.LayerCall()
 
 
 def test_the_call_keeps_its_buffers_alive():

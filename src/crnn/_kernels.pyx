@@ -317,6 +317,9 @@ cdef class LayerCall:
     cdef Py_ssize_t y_offset
     cdef object buffers  # the memoryviews the struct points into
 
+    def __init__(self):
+        raise TypeError("a LayerCall comes from _kernels.forward")
+
 
 cdef int _bind(LayerCall call, int cell, const floating[:, :, ::1] x, const int[::1] lengths,
                const floating[:, ::1] W_x, const floating[:, ::1] W_h, const floating[::1] b,
