@@ -12,6 +12,7 @@ MODULES = [
     "crnn._estimators",
     "crnn._forecast",
     "crnn._persistence",
+    "crnn.preprocessing",
     "crnn.datasets._base",
 ]
 

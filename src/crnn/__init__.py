@@ -7,6 +7,7 @@ exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
 from ._persistence import load, save
+from . import preprocessing
 
 __version__ = "0.1.0"
-__all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "save"]
+__all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "preprocessing", "save"]
