@@ -175,9 +175,10 @@ def weather(seed, quick=False):
     random half of its windows, by seed), test on 2015."""
     from crnn.datasets import load_seattle_weather
 
-    data = load_seattle_weather().data
+    weather = load_seattle_weather()
+    data = weather.data
     windows = np.lib.stride_tricks.sliding_window_view(data, 15, axis=0).transpose(0, 2, 1)
-    X, y = windows[:, :14], windows[:, 14, 0]
+    X, y = windows[:, :14], windows[:, 14, weather.feature_names.index("temp_max")]
     train = np.flatnonzero(np.arange(len(X)) + 14 < 1096)
     test = np.flatnonzero(np.arange(len(X)) >= 1096)
     train = np.sort(np.random.default_rng(seed).permutation(train)[: len(train) // 2])
