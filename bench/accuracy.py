@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _accuracy_tasks import TASKS  # noqa: E402
+from _accuracy_tasks import TASKS
 
 METHODS = ("crnn", "1-NN", "MLP", "no skill", "persistence", "torch")
 
@@ -217,12 +217,9 @@ def _main_metric(kind, result):
 
 def _cell(values, kind):
     values = np.asarray(values)
-    digits = 3 if kind == "clf" else 3
-    return (
-        f"{values.mean():.{digits}g} ± {values.std():.2g}"
-        if kind != "clf"
-        else (f"{values.mean():.3f} ± {values.std():.3f}")
-    )
+    if kind == "clf":
+        return f"{values.mean():.3f} ± {values.std():.3f}"
+    return f"{values.mean():.3g} ± {values.std():.2g}"
 
 
 def render(records, columns):
