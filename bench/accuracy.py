@@ -186,7 +186,7 @@ def _torch(task, seed, epochs, crnn_model):
 
 
 def _job(args):
-    name, seed, variants, quick, with_torch = args
+    name, seed, variants, quick, with_torch, with_baselines = args
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -199,8 +199,9 @@ def _job(args):
             results[label], model = _crnn(task, seed, params, quick)
             if label == "crnn":
                 default_model = model
-        results.update(_baselines(task, seed, quick))
-        if with_torch:
+        if with_baselines:
+            results.update(_baselines(task, seed, quick))
+        if with_torch and "crnn" in results:
             results["torch"] = _torch(task, seed, results["crnn"]["epochs"], default_model)
     record["results"] = results
     print(
@@ -283,14 +284,34 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, help="seeds per task (default: per task)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (at most 2)")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument(
+        "--only-crnn", action="store_true", help="only the --crnn columns (no baselines)"
+    )
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--render", type=Path, help="only print the tables of a JSON file")
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        metavar="[LABEL=]JSON",
+        help="only print the tables of JSON files, merging the columns of each task and seed; "
+        "LABEL= renames a file's crnn column (e.g. main=results/accuracy-main.json)",
+    )
     args = parser.parse_args(argv)
     if args.render:
-        data = json.loads(args.render.read_text())
-        print(render(data["records"], data["columns"]))
+        merged, columns = {}, []
+        for spec in args.render:
+            label, _, path = spec.rpartition("=")
+            rename = {"crnn": f"crnn {label}"} if label else {}
+            data = json.loads(Path(path).read_text())
+            columns += [
+                rename.get(c, c) for c in data["columns"] if rename.get(c, c) not in columns
+            ]
+            for record in data["records"]:
+                key = (record["task"], record["seed"])
+                results = {rename.get(k, k): v for k, v in record["results"].items()}
+                merged.setdefault(key, {**record, "results": {}})["results"].update(results)
+        print(render(list(merged.values()), columns))
         return
-    variants = {"crnn": {}}
+    variants = {} if args.only_crnn else {"crnn": {}}
     for spec in args.crnn:
         label, _, params = spec.partition("=")
         variants[f"crnn {label}"] = json.loads(params)
@@ -304,7 +325,10 @@ def main(argv=None):
     jobs = []
     for name in names:
         seeds = 1 if args.quick else (args.seeds or TASKS[name][1])
-        jobs += [(name, seed, variants, args.quick, with_torch) for seed in range(seeds)]
+        jobs += [
+            (name, seed, variants, args.quick, with_torch, not args.only_crnn)
+            for seed in range(seeds)
+        ]
     start = time.perf_counter()
     n_jobs = max(1, min(args.jobs, 2))
     if n_jobs == 1:
