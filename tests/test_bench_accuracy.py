@@ -9,7 +9,7 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
-from _accuracy_tasks import TASKS
+from _accuracy_tasks import TASKS  # noqa: E402  (bench/ is not a package)
 
 
 def test_quick_profile_runs_every_task_and_method(tmp_path):
