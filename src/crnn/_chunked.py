@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 from ._data import TrainingData, check_sequences
+from .preprocessing import combine_moments, sequence_moments
 
 __all__ = ["ChunkedSequences", "ChunkedTrainingData", "chunk_bounds", "is_chunked"]
 
@@ -63,6 +64,9 @@ class ChunkedSequences:
         The length of every sequence (read in the validation pass).
     shape : tuple of int
         ``(n_sequences, n_steps, n_features)``, as the kernels see it.
+    standardize : callable or None
+        Applied to each chunk read, ``standardize(data, lengths)`` (the estimator's input
+        scaling); None reads the sequences as they are.
     """
 
     def __init__(self, X, dtype):
@@ -74,7 +78,17 @@ class ChunkedSequences:
             lengths.append(chunk_lengths)
         self.lengths = np.concatenate(lengths)
         self.shape = (len(self.lengths), *data.shape[1:])
+        self.standardize = None
         self._cache = {}
+
+    def moments(self):
+        """Count, mean and variance of each feature over every real step, chunk by chunk
+        (see :func:`crnn.preprocessing.sequence_moments`)."""
+        total = None
+        for start, stop in itertools.pairwise(self.bounds):
+            part = sequence_moments(*read_chunk(self.X, start, stop, self.dtype))
+            total = part if total is None else combine_moments(*total, *part)
+        return total
 
     def __len__(self):
         return len(self.lengths)
@@ -98,7 +112,8 @@ class ChunkedSequences:
         cache = {c: self._cache[c] for c in needed if c in self._cache}
         for c in needed:
             if c not in cache:
-                cache[c] = read_chunk(self.X, self.bounds[c], self.bounds[c + 1], self.dtype)[0]
+                data, lengths = read_chunk(self.X, self.bounds[c], self.bounds[c + 1], self.dtype)
+                cache[c] = data if self.standardize is None else self.standardize(data, lengths)
         self._cache = cache
         first = cache[needed[0]]
         out = np.empty((len(idx), *first.shape[1:]), dtype=first.dtype)
