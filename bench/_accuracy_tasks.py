@@ -134,16 +134,20 @@ def multiscale(seed, quick=False):
     return _split("clf", X, y, 3 * (4 if quick else 40))
 
 
-def digits(seed, quick=False):
-    """scikit-learn's digits as 8 steps (rows) of 8 pixels, raw values 0-16."""
-    from sklearn.datasets import load_digits
+def _digits(n_train):
+    def digits(seed, quick=False):
+        """scikit-learn's digits as 8 steps (rows) of 8 pixels, raw values 0-16; a random
+        ``n_train`` of them train, the rest test."""
+        from sklearn.datasets import load_digits
 
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(seed).permutation(len(y))
-    X, y = X[order].reshape(-1, 8, 8), y[order]
-    if quick:
-        return _split("clf", X[:80], y[:80], 60)
-    return _split("clf", X, y, 500)
+        X, y = load_digits(return_X_y=True)
+        order = np.random.default_rng(seed).permutation(len(y))
+        X, y = X[order].reshape(-1, 8, 8), y[order]
+        if quick:
+            return _split("clf", X[:80], y[:80], 60)
+        return _split("clf", X, y, n_train)
+
+    return digits
 
 
 def amplitude(seed, quick=False):
@@ -171,8 +175,8 @@ def level_1e3(seed, quick=False):
 
 def weather(seed, quick=False):
     """crnn's Seattle weather (raw units): the last 14 days of temp_max, temp_min,
-    precipitation and wind -> the next day's temp_max (deg C). Train on 2012-2014 (a
-    random half of its windows, by seed), test on 2015."""
+    precipitation and wind -> the next day's temp_max (deg C). Train on every window of
+    2012-2014 (1082), test on 2015; the seed changes only the models."""
     from crnn.datasets import load_seattle_weather
 
     weather = load_seattle_weather()
@@ -181,7 +185,6 @@ def weather(seed, quick=False):
     X, y = windows[:, :14], windows[:, 14, weather.feature_names.index("temp_max")]
     train = np.flatnonzero(np.arange(len(X)) + 14 < 1096)
     test = np.flatnonzero(np.arange(len(X)) >= 1096)
-    train = np.sort(np.random.default_rng(seed).permutation(train)[: len(train) // 2])
     if quick:
         train, test = train[:40], test[:20]
     return Task("reg", X[train], y[train], X[test], y[test])
@@ -219,7 +222,8 @@ TASKS = {
     "two patterns (50/class)": (_classes(two_patterns_series, 4, 50, 400, False), 3),
     "long noisy (250 steps)": (long_noisy, 3),
     "multiscale features": (multiscale, 3),
-    "digits (8x8, raw)": (digits, 3),
+    "digits (8x8, raw)": (_digits(500), 3),
+    "digits large (8x8, raw)": (_digits(1300), 3),
     "amplitude (y in 1-50)": (amplitude, 3),
     "level (y near 1e3)": (level_1e3, 3),
     "weather (next-day temp)": (weather, 3),

@@ -293,21 +293,20 @@ def main(argv=None):
         nargs="+",
         metavar="[LABEL=]JSON",
         help="only print the tables of JSON files, merging the columns of each task and seed; "
-        "LABEL= renames a file's crnn column (e.g. main=results/accuracy-main.json)",
+        "LABEL= takes only a file's crnn column, renamed (e.g. main=accuracy-main.json)",
     )
     args = parser.parse_args(argv)
     if args.render:
         merged, columns = {}, []
         for spec in args.render:
             label, _, path = spec.rpartition("=")
-            rename = {"crnn": f"crnn {label}"} if label else {}
             data = json.loads(Path(path).read_text())
-            columns += [
-                rename.get(c, c) for c in data["columns"] if rename.get(c, c) not in columns
-            ]
+            # A labelled file gives only its crnn column, renamed: crnn of another version.
+            keep = {"crnn": f"crnn {label}"} if label else {c: c for c in data["columns"]}
+            columns += [c for c in keep.values() if c not in columns]
             for record in data["records"]:
                 key = (record["task"], record["seed"])
-                results = {rename.get(k, k): v for k, v in record["results"].items()}
+                results = {keep[k]: v for k, v in record["results"].items() if k in keep}
                 merged.setdefault(key, {**record, "results": {}})["results"].update(results)
         print(render(list(merged.values()), columns))
         return
