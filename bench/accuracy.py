@@ -8,7 +8,8 @@ a no-skill predictor, and a PyTorch model of the same size. Run from the reposit
     python bench/accuracy.py --quick                    # a smoke test, seconds
     python bench/accuracy.py --crnn noscale='{"scale_inputs": false}'   # candidate settings
 
-Each ``--crnn NAME=JSON`` adds a column: crnn with those parameters over the defaults.
+Each ``--crnn NAME=JSON`` adds a column: crnn with those parameters over the defaults
+(``{"clf": {...}, "reg": {...}}`` gives parameters to one estimator only).
 Writes ``--out`` (default ``bench/results/accuracy[-quick].json``) and prints the Markdown
 tables that ``bench/ACCURACY.md`` holds.
 
@@ -78,6 +79,9 @@ def _crnn(task, seed, params, quick):
     from crnn import RNNClassifier, RNNRegressor
 
     cls = RNNClassifier if task.kind == "clf" else RNNRegressor
+    # {"clf": {...}, "reg": {...}} holds parameters for one of the estimators only.
+    per_kind = params.get("clf" if task.kind == "clf" else "reg", {})
+    params = {**{k: v for k, v in params.items() if k not in ("clf", "reg")}, **per_kind}
     model = cls(random_state=seed, **params)
     if quick:
         model.set_params(max_iter=3)
