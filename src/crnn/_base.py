@@ -387,7 +387,7 @@ class BaseRNN(BaseEstimator, ABC):
         if self.scale_inputs:
             x, lengths = data.x, data.x_lengths
             if isinstance(x, ChunkedSequences):
-                n, mean, var = x.moments()
+                n, mean, var = x.moments
             else:
                 if lengths is None:  # vec2seq: each vector counts as one step
                     x, lengths = x[:, np.newaxis], np.ones(len(x), dtype=np.intp)

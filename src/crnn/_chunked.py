@@ -64,6 +64,9 @@ class ChunkedSequences:
         The length of every sequence (read in the validation pass).
     shape : tuple of int
         ``(n_sequences, n_steps, n_features)``, as the kernels see it.
+    moments : tuple
+        ``(n, mean, var)`` of each feature over every real step (see
+        :func:`crnn.preprocessing.sequence_moments`), gathered in the validation pass.
     standardize : callable or None
         Applied to each chunk read, ``standardize(data, lengths)`` (the estimator's input
         scaling); None reads the sequences as they are.
@@ -73,22 +76,16 @@ class ChunkedSequences:
         self.X, self.dtype = X, dtype
         self.bounds = chunk_bounds(X)
         lengths = []
+        self.moments = None
         for start, stop in itertools.pairwise(self.bounds):
             data, chunk_lengths = read_chunk(X, start, stop, dtype)
             lengths.append(chunk_lengths)
+            part = sequence_moments(data, chunk_lengths)
+            self.moments = part if self.moments is None else combine_moments(*self.moments, *part)
         self.lengths = np.concatenate(lengths)
         self.shape = (len(self.lengths), *data.shape[1:])
         self.standardize = None
         self._cache = {}
-
-    def moments(self):
-        """Count, mean and variance of each feature over every real step, chunk by chunk
-        (see :func:`crnn.preprocessing.sequence_moments`)."""
-        total = None
-        for start, stop in itertools.pairwise(self.bounds):
-            part = sequence_moments(*read_chunk(self.X, start, stop, self.dtype))
-            total = part if total is None else combine_moments(*total, *part)
-        return total
 
     def __len__(self):
         return len(self.lengths)
