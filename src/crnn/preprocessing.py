@@ -101,13 +101,13 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    mean_ : ndarray of shape (n_features_in_,) or None
+    mean_ : ndarray of shape (n_features,) or None
         Mean of each feature over all real steps; None when both ``with_mean``
         and ``with_std`` are False.
-    var_ : ndarray of shape (n_features_in_,) or None
+    var_ : ndarray of shape (n_features,) or None
         Variance (population, ``ddof=0``) of each feature over all real steps;
         None when ``with_std=False``.
-    scale_ : ndarray of shape (n_features_in_,) or None
+    scale_ : ndarray of shape (n_features,) or None
         The divisor of each feature: ``sqrt(var_)``, or 1 for constant features;
         None when ``with_std=False``.
     n_samples_seen_ : int
@@ -153,8 +153,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_sequences, n_steps, n_features) or \\
-                (n_sequences, n_steps), or list of array-like of shape \\
+        X : array-like of shape (n_sequences, n_steps, n_features) or \
+                (n_sequences, n_steps), or list of array-like of shape \
                 (n_steps_i, n_features) or (n_steps_i,)
             The sequences; trailing all-NaN steps of arrays are padding.
         y : None
