@@ -13,6 +13,9 @@ from crnn._training import MIN_UPDATES_NO_CHANGE
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+# The labels of _sequences are the sign of the last step's first feature: read from the
+# final state (the classifier's default max pooling cannot tell the last step apart).
+LAST = dict(readout="last")
 
 
 def _sequences(n=40, n_steps=6, n_features=2, seed=0):
@@ -129,7 +132,12 @@ def test_dtypes_train_end_to_end(dtype):
         dtype=dtype, hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
     ).fit(X, y)
     clf = RNNClassifier(
-        dtype=dtype, hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
+        dtype=dtype,
+        hidden_layer_sizes=(8,),
+        max_iter=30,
+        learning_rate_init=1e-2,
+        random_state=0,
+        **LAST,
     ).fit(X, labels[:, -1])
     assert reg.params_.dtype == np.dtype(dtype) == clf.params_.dtype
     assert reg.loss_curve_[-1] < 0.5 * reg.loss_curve_[0]
@@ -190,7 +198,7 @@ def test_random_state_makes_fits_reproducible():
 def test_partial_fit_learns_online():
     X, _, labels = _sequences(n=200)
     y = labels[:, -1]
-    clf = RNNClassifier(hidden_layer_sizes=(8,), learning_rate_init=1e-2, random_state=0)
+    clf = RNNClassifier(hidden_layer_sizes=(8,), learning_rate_init=1e-2, random_state=0, **LAST)
     with pytest.raises(ValueError, match="classes must be passed"):
         clf.partial_fit(X[:20], y[:20])
     losses = []
@@ -259,7 +267,7 @@ def test_sample_weight_selects_what_is_learned():
     y2 = np.concatenate([y, 1 - y])
     weights = np.concatenate([np.ones(120), np.full(120, 0.01)])
     clf = RNNClassifier(
-        hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0
+        hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=1e-2, random_state=0, **LAST
     )
     assert clf.fit(X2, y2, sample_weight=weights).score(X, y) > 0.9
     assert clf.fit(X2, y2, sample_weight=weights[::-1]).score(X, 1 - y) > 0.9
@@ -446,7 +454,7 @@ def test_streaming_in_chunks_equals_the_whole_stream(cell):
 
 def test_streaming_seq2vec_classifier_with_ragged_chunks():
     X, _, labels = _sequences(n_steps=12)
-    clf = RNNClassifier(**SMALL).fit(X, labels[:, -1])
+    clf = RNNClassifier(**SMALL, **LAST).fit(X, labels[:, -1])  # streaming needs "last"
     whole = clf.predict_proba(X[:2])
     _, state = clf.predict_proba([X[0, :5], X[1, :9]], return_state=True)
     rest, state = clf.predict_proba([X[0, 5:], X[1, 9:]], initial_state=state, return_state=True)

@@ -52,8 +52,14 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _small(estimator):
+    # Without recurrent dropout: 8 units and 50 epochs must fit the checks' tiny problems
+    # (check_regressors_train asks R^2 > 0.5 on the training data).
     return estimator.set_params(
-        hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=1e-2, random_state=0
+        hidden_layer_sizes=(8,),
+        max_iter=50,
+        learning_rate_init=1e-2,
+        recurrent_dropout=0.0,
+        random_state=0,
     )
 
 

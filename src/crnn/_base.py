@@ -326,6 +326,9 @@ class BaseRNN(BaseEstimator, ABC):
         self._optimizer.schedule = self.learning_rate  # may change between partial_fit calls
         trainer = Trainer(self, network, effective_n_jobs(self.n_jobs))  # joblib: ~20 us
         if incremental:
+            # A loaded model (crnn.load) has no private counters: its stopping rule starts over.
+            self.__dict__.setdefault("_no_improvement_count", 0)
+            self.__dict__.setdefault("_updates_no_improvement", 0)
             with serial_blas():
                 trainer.run(data, None, epochs=1, incremental=True)
             return self
