@@ -292,8 +292,8 @@ _PATTERNS = """
     pattern   y                                       prediction
     ========  ======================================  ==========================
     seq2vec   ``(n_sequences,)``, or (regressor)      from each sequence's own
-              ``(n_sequences, m)`` with               last step (both final
-              ``m != n_steps``                        states if bidirectional)
+              ``(n_sequences, m)`` with               steps, pooled or the last
+              ``m != n_steps``                        one (see ``readout``)
     seq2seq   ``(n_sequences, n_steps[, m])``, or a   at every step
               list of sequences as long as X's
     encdec    ``(n_sequences, t[, m])`` with          a decoder started from the
