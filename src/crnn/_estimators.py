@@ -457,6 +457,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
 
         The optimizer state is kept between calls. Works on a model fitted by
         ``fit`` too (continuing from its weights), and with ``sample_weight``.
+        The input statistics (``scale_inputs``) are those of the first call
+        (or of ``fit``), kept by later calls.
 
         Parameters
         ----------
@@ -761,6 +763,8 @@ class RNNRegressor(RegressorMixin, BaseRNN):
 
         The optimizer state is kept between calls. Works on a model fitted by
         ``fit`` too (continuing from its weights), and with ``sample_weight``.
+        The input and target statistics (``scale_inputs``, ``scale_targets``)
+        are those of the first call (or of ``fit``), kept by later calls.
 
         Parameters
         ----------
