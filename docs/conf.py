@@ -72,13 +72,14 @@ html_css_files = ["crnn.css"]
 html_show_sourcelink = True
 
 
-def skip_metadata_routing(app, what, name, obj, skip, options):
+def skip_sklearn_plumbing(app, what, name, obj, skip, options):
     """Leave out scikit-learn's metadata-routing plumbing (``set_fit_request`` and the
-    like), inherited by every estimator and documented by scikit-learn."""
-    if name == "get_metadata_routing" or re.fullmatch(r"set_\w+_request", name):
+    like) and its ``set_output`` (of transformers), inherited and documented by
+    scikit-learn (their docstrings link to scikit-learn's own pages)."""
+    if name in ("get_metadata_routing", "set_output") or re.fullmatch(r"set_\w+_request", name):
         return True
     return skip
 
 
 def setup(app):
-    app.connect("autodoc-skip-member", skip_metadata_routing)
+    app.connect("autodoc-skip-member", skip_sklearn_plumbing)

@@ -12,6 +12,7 @@ MODULES = [
     "crnn._estimators",
     "crnn._forecast",
     "crnn._persistence",
+    "crnn.preprocessing",
     "crnn.datasets._base",
 ]
 
@@ -38,15 +39,17 @@ NUMPYDOC_IGNORE = {"ES01", "SA01", "EX01", "RT02"}
 
 def _public_names():
     """Every public class (and its public methods and properties, inherited from crnn
-    classes too) and public function of crnn, crnn.functional and crnn.datasets."""
+    classes too) and public function of crnn, crnn.functional, crnn.datasets and
+    crnn.preprocessing."""
     import inspect
 
     import crnn
     import crnn.datasets
     import crnn.functional
+    import crnn.preprocessing
 
     names = []
-    for module in (crnn, crnn.functional, crnn.datasets):
+    for module in (crnn, crnn.functional, crnn.datasets, crnn.preprocessing):
         for name in module.__all__:
             obj, qualified = getattr(module, name), f"{module.__name__}.{name}"
             names.append(qualified)

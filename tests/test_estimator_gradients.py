@@ -52,6 +52,8 @@ def test_training_gradient_matches_finite_differences(pattern, classifier, cell,
         cell=cell,
         bidirectional=bidirectional,
         hidden_layer_sizes=(3, 2),
+        readout="last",  # the final-state features (the pooled ones: the test below)
+        recurrent_dropout=0.0,  # a deterministic loss (dropout: test_recurrent_dropout.py)
         dtype="float64",
         max_iter=1,
         random_state=0,
@@ -87,6 +89,7 @@ def test_seq2vec_readout_gradients_match_finite_differences(readout, cell, bidir
         hidden_layer_sizes=(3, 2),
         readout=readout,
         pool_steps=2,
+        recurrent_dropout=0.0,  # a deterministic loss
         dtype="float64",
         max_iter=1,
         random_state=0,

@@ -378,7 +378,7 @@ BOUNDS = {  # name: (valid values, invalid values)
     "max_iter": ([1, 3], [0, -1, 1.5]),
     "shuffle": ([True, False], ["no"]),
     "random_state": ([None, 0, 2**32 - 1, np.random.RandomState(0)], [-1, 2**32, "a"]),
-    "tol": ([0.0, 1e9], [-1.0, np.nan, np.inf]),
+    "tol": ([0.0, 0.999], [-1.0, 1.0, np.nan, np.inf]),
     "warm_start": ([True, False], [0]),
     "momentum": ([0.0, 1.0], [-0.1, 1.1]),
     "nesterovs_momentum": ([True, False], ["yes"]),

@@ -52,8 +52,14 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _small(estimator):
+    # Without recurrent dropout: 8 units and 50 epochs must fit the checks' tiny problems
+    # (check_regressors_train asks R^2 > 0.5 on the training data).
     return estimator.set_params(
-        hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=1e-2, random_state=0
+        hidden_layer_sizes=(8,),
+        max_iter=50,
+        learning_rate_init=1e-2,
+        recurrent_dropout=0.0,
+        random_state=0,
     )
 
 
@@ -127,10 +133,12 @@ def test_pipeline_with_scaler_on_univariate_sequences():
 def test_grid_search_over_cells():
     # A grid with a known winner: 5 epochs at learning rate 1e-4 barely move the output
     # from 0 towards targets near 3, and the gated cell learns the sine in 5 epochs at
-    # 3e-2 where the vanilla one overshoots (its R^2 is negative).
+    # 3e-2 where the vanilla one overshoots (its R^2 is negative). On raw data: standardized
+    # targets would start the output at their mean and tame the vanilla cell (a near tie).
     X, y = _noisy_sine(n_sequences=60)
+    raw = dict(scale_inputs=False, scale_targets=False)
     search = GridSearchCV(
-        RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+        RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, **raw),
         {"cell": ["rnn", "gru"], "learning_rate_init": [1e-4, 3e-2]},
         cv=2,
     )

@@ -4,6 +4,7 @@ The C kernels run forward passes and backpropagation through time; :mod:`crnn.fu
 exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 """
 
+from . import preprocessing  # noqa: F401  (crnn.preprocessing after "import crnn")
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
 from ._persistence import load, save

@@ -8,7 +8,10 @@
   array's layout (:class:`~crnn._patterns.Network`);
 - :mod:`crnn._heads`: the output layer (``_head``: softmax or linear), its loss, target
   encoding and predictions;
-- :mod:`crnn._training`: the epoch loop, early stopping, divergence and Ctrl-C handling;
+- :mod:`crnn._training`: the epoch loop, the stopping rule, early stopping, divergence and
+  Ctrl-C handling;
+- :mod:`crnn.preprocessing`: the input statistics (``scale_inputs``), which
+  :meth:`BaseRNN._standardize` applies to every input; the head scales the targets;
 - :mod:`crnn._optim`: the optimizers and their learning-rate plateau rule;
 - :mod:`crnn._parallel`: the one-BLAS-thread guard.
 """
@@ -30,8 +33,9 @@ from ._heads import init_dense
 from ._optim import SGD, Adam
 from ._parallel import serial_blas
 from ._patterns import PATTERNS, Network, get_pattern, infer_pattern
-from ._training import Trainer, split_validation
+from ._training import Trainer, split_validation, uses_validation
 from .functional import READOUTS, RNNLayout, init_params, init_readout_params
+from .preprocessing import sequence_moments, standard_scale
 
 
 class BaseRNN(BaseEstimator, ABC):
@@ -60,12 +64,12 @@ class BaseRNN(BaseEstimator, ABC):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
@@ -82,6 +86,7 @@ class BaseRNN(BaseEstimator, ABC):
             Interval(Integral, None, -1, closed="right"),
             None,
         ],
+        "scale_inputs": ["boolean"],
     }
 
     @abstractmethod
@@ -121,6 +126,7 @@ class BaseRNN(BaseEstimator, ABC):
         truncate_bptt,
         dtype,
         n_jobs,
+        scale_inputs,
     ):
         self.pattern = pattern
         self.cell = cell
@@ -155,6 +161,7 @@ class BaseRNN(BaseEstimator, ABC):
         self.truncate_bptt = truncate_bptt
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.scale_inputs = scale_inputs
 
     # ----------------------------------------------------------------- strategies
 
@@ -287,7 +294,7 @@ class BaseRNN(BaseEstimator, ABC):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        if self.early_stopping and incremental:
+        if incremental and uses_validation(self, None):
             raise ValueError("partial_fit does not support early_stopping=True.")
         self._hidden_sizes()
         reset = not hasattr(self, "params_") or (not self.warm_start and not incremental)
@@ -304,29 +311,48 @@ class BaseRNN(BaseEstimator, ABC):
             network = self._network()
             with serial_blas():  # the orthogonal init's QR, too, is small work for threads
                 self._initialize(network)
+            self._fit_input_scaling(data)
+            self._head.fit_scaling(self, data)
         else:
             network = self._network()
             self._check_fitted_network(network)
+        if isinstance(data.x, ChunkedSequences):  # standardized as each chunk is read
+            data.x.standardize = self._standardize
+        else:
+            data.x = self._standardize(data.x, data.x_lengths)
+        self._head.scale_targets(self, data)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         self._optimizer.schedule = self.learning_rate  # may change between partial_fit calls
         trainer = Trainer(self, network, effective_n_jobs(self.n_jobs))  # joblib: ~20 us
         if incremental:
+            # A loaded model (crnn.load) has no private counters: its stopping rule starts over.
+            self.__dict__.setdefault("_no_improvement_count", 0)
+            self.__dict__.setdefault("_updates_no_improvement", 0)
             with serial_blas():
                 trainer.run(data, None, epochs=1, incremental=True)
             return self
         train, validation = data, None
-        if self.early_stopping and isinstance(data, ChunkedTrainingData):
-            raise ValueError(
-                "early_stopping=True is not supported for chunked arrays (dask, zarr): the "
-                "validation split would be read into memory. Fit with early_stopping=False, "
-                "or call partial_fit per epoch and score a validation set yourself."
-            )
-        if self.early_stopping:
+        validating = uses_validation(self, len(data))
+        if validating and isinstance(data, ChunkedTrainingData):
+            if self.early_stopping == "auto":
+                validating = False  # the split would be read into memory
+            else:
+                raise ValueError(
+                    "early_stopping=True is not supported for chunked arrays (dask, zarr): "
+                    "the validation split would be read into memory. Fit with "
+                    "early_stopping=False, or call partial_fit per epoch and score a "
+                    "validation set yourself."
+                )
+        self.validation_scores_ = [] if validating else None
+        self.validation_loss_curve_ = [] if validating else None
+        self.best_validation_score_ = None
+        if validating:
             train, validation = split_validation(self, data)
         self.n_iter_ = 0
         self.best_loss_ = np.inf
         self._no_improvement_count = 0
+        self._updates_no_improvement = 0
         with serial_blas():
             trainer.run(train, validation, epochs=self.max_iter, incremental=False)
         return self
@@ -350,11 +376,36 @@ class BaseRNN(BaseEstimator, ABC):
         self.loss_ = None
         self.loss_curve_ = []
         self.best_loss_ = np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.validation_loss_curve_ = [] if self.early_stopping else None
+        self.validation_scores_ = None
+        self.validation_loss_curve_ = None
         self.best_validation_score_ = None
         self._no_improvement_count = 0
+        self._updates_no_improvement = 0
         self.__dict__.pop("_optimizer", None)
+
+    def _fit_input_scaling(self, data):
+        """``input_mean_`` and ``input_scale_`` from the first fit's inputs (then kept: the
+        weights are learned in these units), or None without ``scale_inputs``."""
+        self.input_mean_ = self.input_scale_ = None
+        if self.scale_inputs:
+            x, lengths = data.x, data.x_lengths
+            if isinstance(x, ChunkedSequences):
+                n, mean, var = x.moments
+            else:
+                if lengths is None:  # vec2seq: each vector counts as one step
+                    x, lengths = x[:, np.newaxis], np.ones(len(x), dtype=np.intp)
+                n, mean, var = sequence_moments(x, lengths)
+            self.input_mean_, self.input_scale_ = mean, standard_scale(var, mean, n)
+
+    def _standardize(self, x, lengths):
+        """Validated inputs in the network's units: ``(x - input_mean_) / input_scale_`` at
+        every real step (padding stays 0); ``x`` itself without ``scale_inputs``."""
+        if getattr(self, "input_mean_", None) is None:
+            return x
+        z = (x - self.input_mean_.astype(x.dtype)) / self.input_scale_.astype(x.dtype)
+        if lengths is not None and (lengths < x.shape[1]).any():
+            z[np.arange(x.shape[1]) >= lengths[:, np.newaxis]] = 0
+        return z
 
     def _check_fitted_network(self, network):
         if self.params_.shape != (network.n_params,):
@@ -442,6 +493,7 @@ class BaseRNN(BaseEstimator, ABC):
         network = self._network()
         pattern = self._pattern
         x, lengths = self._validate_inputs(X, pattern, reset=False)
+        x = self._standardize(x, lengths)
         n = len(x) if lengths is None else len(lengths)
         out_lengths = pattern.output_lengths(n_steps_out, n, lengths, self.n_steps_out_)
         state = None
@@ -506,6 +558,7 @@ class BaseRNN(BaseEstimator, ABC):
         network = self._network()
         pattern = self._pattern
         x, lengths = self._validate_inputs(X, pattern, reset=False)
+        x = self._standardize(x, lengths)
         n = len(x) if lengths is None else len(lengths)
         values, y_lengths = pad_targets(
             y, n, lengths=pattern.target_lengths(lengths), nan_padding=self._head.nan_padding

@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 from ._data import TrainingData, check_sequences
+from .preprocessing import combine_moments, sequence_moments
 
 __all__ = ["ChunkedSequences", "ChunkedTrainingData", "chunk_bounds", "is_chunked"]
 
@@ -63,17 +64,27 @@ class ChunkedSequences:
         The length of every sequence (read in the validation pass).
     shape : tuple of int
         ``(n_sequences, n_steps, n_features)``, as the kernels see it.
+    moments : tuple
+        ``(n, mean, var)`` of each feature over every real step (see
+        :func:`crnn.preprocessing.sequence_moments`), gathered in the validation pass.
+    standardize : callable or None
+        Applied to each chunk read, ``standardize(data, lengths)`` (the estimator's input
+        scaling); None reads the sequences as they are.
     """
 
     def __init__(self, X, dtype):
         self.X, self.dtype = X, dtype
         self.bounds = chunk_bounds(X)
         lengths = []
+        self.moments = None
         for start, stop in itertools.pairwise(self.bounds):
             data, chunk_lengths = read_chunk(X, start, stop, dtype)
             lengths.append(chunk_lengths)
+            part = sequence_moments(data, chunk_lengths)
+            self.moments = part if self.moments is None else combine_moments(*self.moments, *part)
         self.lengths = np.concatenate(lengths)
         self.shape = (len(self.lengths), *data.shape[1:])
+        self.standardize = None
         self._cache = {}
 
     def __len__(self):
@@ -98,7 +109,8 @@ class ChunkedSequences:
         cache = {c: self._cache[c] for c in needed if c in self._cache}
         for c in needed:
             if c not in cache:
-                cache[c] = read_chunk(self.X, self.bounds[c], self.bounds[c + 1], self.dtype)[0]
+                data, lengths = read_chunk(self.X, self.bounds[c], self.bounds[c + 1], self.dtype)
+                cache[c] = data if self.standardize is None else self.standardize(data, lengths)
         self._cache = cache
         first = cache[needed[0]]
         out = np.empty((len(idx), *first.shape[1:]), dtype=first.dtype)

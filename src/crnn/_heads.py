@@ -4,9 +4,10 @@
 step of every sequence), then the head's loss: softmax cross-entropy over class codes
 for :class:`SoftmaxHead` (RNNClassifier), half the squared error for :class:`LinearHead`
 (RNNRegressor). A head also encodes the targets it is trained on, weighs them (class
-weights), turns outputs into predictions, and gives the encoder-decoder's decoder its
-input (a one-hot label, or the values). Heads hold no state: the estimator, passed in,
-holds ``classes_``, ``n_outputs_`` and ``class_weight``.
+weights), scales them (:class:`LinearHead`: standardized values, ``scale_targets``), turns
+outputs into predictions, and gives the encoder-decoder's decoder its input (a one-hot
+label, or the values). Heads hold no state: the estimator, passed in, holds ``classes_``,
+``n_outputs_``, ``class_weight`` and the target statistics.
 """
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ._loss import softmax_cross_entropy, squared_error
+from .preprocessing import standard_scale
 
 
 def init_dense(W, b, rng):
@@ -112,6 +114,12 @@ class SoftmaxHead:
             per_class = np.array([est.class_weight.get(c, 1.0) for c in est.classes_.tolist()])
         return per_class[y]
 
+    def fit_scaling(self, est, data):
+        """Nothing: class codes are not scaled."""
+
+    def scale_targets(self, est, data):
+        """Nothing: class codes are not scaled."""
+
     def loss(self, outputs, y, weights):
         """``(loss, doutputs)`` for logits ``(M, k)``, codes ``(M,)``, weights ``(M,)``."""
         return softmax_cross_entropy(outputs, y, weights)
@@ -185,6 +193,34 @@ class LinearHead:
         """None: every position weighs what its sequence does."""
         return None
 
+    @staticmethod
+    def _real_positions(data):
+        """The real positions ``(T, N)`` of time-major per-step targets, or None (seq2vec)."""
+        if data.y_lengths is None:
+            return None
+        return np.arange(len(data.y))[:, np.newaxis] < data.y_lengths
+
+    def fit_scaling(self, est, data):
+        """``target_mean_`` and ``target_scale_`` of each target over the first fit's real
+        positions (then kept, as the input statistics are), or None without
+        ``scale_targets``."""
+        est.target_mean_ = est.target_scale_ = None
+        if est.scale_targets:
+            real = self._real_positions(data)
+            y = data.y if real is None else data.y[real]  # (M, k)
+            mean, var = y.mean(axis=0, dtype=np.float64), y.var(axis=0, dtype=np.float64)
+            est.target_mean_, est.target_scale_ = mean, standard_scale(var, mean, len(y))
+
+    def scale_targets(self, est, data):
+        """Replace ``data.y`` by the standardized targets the output layer learns."""
+        if getattr(est, "target_mean_", None) is None:
+            return
+        dtype = data.y.dtype
+        data.y = (data.y - est.target_mean_.astype(dtype)) / est.target_scale_.astype(dtype)
+        real = self._real_positions(data)
+        if real is not None:
+            data.y[~real] = 0
+
     def loss(self, outputs, y, weights):
         """``(loss, doutputs)`` for outputs and targets ``(M, k)``, weights ``(M,)``."""
         return squared_error(outputs, y, weights)
@@ -202,6 +238,9 @@ class LinearHead:
         return outputs
 
     def predictions(self, est, outputs):
-        """Outputs ``(..., k)`` as float64, the last axis dropped for one target."""
+        """Outputs ``(..., k)`` as float64 in the targets' units, the last axis dropped for
+        one target."""
         outputs = outputs.astype(np.float64)
+        if getattr(est, "target_mean_", None) is not None:
+            outputs = outputs * est.target_scale_ + est.target_mean_
         return outputs[..., 0] if outputs.shape[-1] == 1 else outputs

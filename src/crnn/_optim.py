@@ -26,6 +26,11 @@ class _Optimizer:
         self.learning_rate = float(learning_rate)
         self.schedule = schedule
 
+    def slows_down(self):
+        """Whether a plateau divides the learning rate (the adaptive schedule, above its
+        floor) rather than stopping training."""
+        return self.schedule == "adaptive" and self.learning_rate / 5 >= _MIN_LEARNING_RATE
+
     def trigger_stopping(self, message, verbose):
         """Decide what a plateau of the monitored loss does: stop, or go on slower.
 
@@ -44,7 +49,7 @@ class _Optimizer:
         stop : bool
             True when training should stop.
         """
-        if self.schedule == "adaptive" and self.learning_rate / 5 >= _MIN_LEARNING_RATE:
+        if self.slows_down():
             self.learning_rate /= 5
             if verbose:
                 print(f"{message} Setting learning rate to {self.learning_rate:g}.")

@@ -45,6 +45,8 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._training import uses_validation
+
 __all__ = ["fit", "predict"]
 
 _METHODS = ("predict", "predict_proba", "predict_log_proba")
@@ -226,7 +228,7 @@ def fit(estimator, X, y, *, classes=None, sync_every=16, client=None):
     from distributed import default_client
 
     client = client or default_client()
-    if getattr(estimator, "early_stopping", False):
+    if uses_validation(estimator, None):  # early_stopping=True ("auto" holds out nothing)
         raise ValueError("crnn.dask.fit does not support early_stopping=True.")
     if not (isinstance(sync_every, Integral) and sync_every >= 1):
         raise ValueError(f"sync_every must be a positive int, got {sync_every!r}.")
