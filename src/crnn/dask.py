@@ -201,6 +201,11 @@ def fit(estimator, X, y, *, classes=None, sync_every=16, client=None):
     larger ``sync_every`` communicates less; each round moves ``2 (n_workers - 1)`` copies
     of the model state (3 x the parameters for Adam), measured in ``bench/RESULTS.md``.
 
+    The first round runs on the first shard alone: it initializes the weights and, with
+    ``scale_inputs`` / ``scale_targets``, the input and target statistics, from that round's
+    ``sync_every * batch_size`` sequences (as ``partial_fit`` would); every later round runs
+    on all workers.
+
     Parameters
     ----------
     estimator : RNNClassifier or RNNRegressor
@@ -241,17 +246,20 @@ def fit(estimator, X, y, *, classes=None, sync_every=16, client=None):
     batch_size = 32 if estimator.batch_size == "auto" else estimator.batch_size
     per_round = sync_every * min(batch_size, n_total)
     rounds = -(-max(n for *_, n in shards) // per_round)
-    # Every worker's first round initializes the weights from this one seed: equal models.
     model = clone(estimator).set_params(random_state=int(rng.randint(2**31 - 1)))
     epoch_losses = []
-    for _ in range(estimator.max_iter):
+    for epoch in range(estimator.max_iter):
         orders = [rng.permutation(n) for *_, n in shards]
         losses, counts = [], []
         for r in range(rounds):
             updated, weights = [], []
-            for (worker, x, y_shard, _), order in zip(shards, orders):
+            for i, ((worker, x, y_shard, _), order) in enumerate(zip(shards, orders)):
                 idx = order[r * per_round : (r + 1) * per_round]
-                if len(idx) == 0:
+                # The first round initializes the model (weights, and the input and target
+                # statistics of scale_inputs / scale_targets) on the first shard alone: models
+                # started on other shards would be learned in other units, and averaging them
+                # would mix those units.
+                if len(idx) == 0 or (epoch == 0 and r == 0 and i > 0):
                     continue
                 seed = int(rng.randint(2**31 - 1))
                 updated.append(
