@@ -62,7 +62,7 @@ class RNNForecaster(BaseEstimator):
         Whether to model first differences, ``y[t] - y[t - 1]`` (of the
         transformed, seasonally differenced series), so that a trend or a
         random walk carries on into the forecast. ``"auto"`` differences when
-        a KPSS test rejects level stationarity at the 5% level (see Notes).
+        KPSS and ADF tests agree on a unit root (see Notes).
     seasonal_period : int, default=None
         The length of the season in steps (7 for daily data with a weekly
         cycle, 12 for monthly data), at least 2. It enables seasonal
@@ -126,19 +126,18 @@ class RNNForecaster(BaseEstimator):
 
     1. *Log*: the series is strictly positive, its block means (blocks of
        ``seasonal_period`` steps, else ``window``) span a factor of at least
-       1.5, and the slope of log block standard deviation on log block mean
-       is at least 0.5.
+       1.5, and the slope of log block standard deviation (around each
+       block's linear trend) on log block mean is at least 0.5.
     2. *Seasonal difference*: the seasonal strength ``1 - var(remainder) /
        var(season + remainder)`` of a classical decomposition of the
        transformed series exceeds 0.64 (Wang, Smith and Hyndman, 2006; the
        rule of R's ``forecast::nsdiffs``).
     3. *First difference*: a unit root, by two tests that agree: the KPSS
        statistic of the result exceeds 0.463, its 5% critical value
-       (Kwiatkowski et al., 1992; bandwidth of Hobijn et al., 1998; the rule
-       of R's ``forecast::ndiffs``), and the augmented Dickey-Fuller test
-       does not reject a unit root at 5% (MacKinnon, 2010). KPSS alone
-       often rejects persistent stationary series, whose mean reversion
-       differencing would throw away.
+       (Kwiatkowski et al., 1992; bandwidth of Hobijn et al., 1998), and the
+       augmented Dickey-Fuller test does not reject a unit root at 5%
+       (MacKinnon, 2010). KPSS alone often rejects persistent stationary
+       series, whose mean reversion differencing would throw away.
 
     **Covariates** are features known in advance (calendar, planned events,
     other series measured ahead): ``X`` holds one row per step of the

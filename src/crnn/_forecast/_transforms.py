@@ -9,8 +9,8 @@ The ``"auto"`` rules, each applied to the training series:
 
 - **Log** (:func:`wants_log`): the series is strictly positive, its level
   moves (block means span a factor of at least 1.5) and its spread grows with
-  its level: the slope of log block standard deviation on log block mean is at
-  least 0.5 (1 is a spread proportional to the level, the case the log
+  its level: the slope of log block standard deviation (around each block's
+  linear trend) on log block mean is at least 0.5 (1 is a spread proportional to the level, the case the log
   stabilizes; 0 a constant spread). The blocks are seasons of
   ``seasonal_period`` steps, or of ``window`` steps without one.
 - **Seasonal difference** (:func:`seasonal_strength`): the seasonal strength
@@ -24,7 +24,9 @@ The ``"auto"`` rules, each applied to the training series:
   decides ``d``, *and* the augmented Dickey-Fuller test does not reject a
   unit root at the 5% level (MacKinnon's 2010 critical value, about -2.86).
   KPSS alone rejects persistent stationary series (an AR(1) with coefficient
-  0.9) often; differencing those throws away their mean reversion.
+  0.9) about half the time, and differencing those throws away their mean
+  reversion. The price: a random walk of 400 steps goes undetected about one
+  time in ten, of 1000 steps one in fifty.
 """
 
 import numpy as np
@@ -150,8 +152,8 @@ def seasonal_strength(x, period):
 def log_slope(x, block):
     """How the spread of a positive series grows with its level, over blocks of ``block`` steps.
 
-    Returns the least-squares slope of log block standard deviation on log
-    block mean and the ratio of the largest block mean to the smallest;
+    Returns the least-squares slope of log block standard deviation (around
+    the block's linear trend) on log block mean and the ratio of the largest block mean to the smallest;
     ``(0.0, 1.0)`` when there are fewer than 4 blocks or a block is constant.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -159,7 +161,11 @@ def log_slope(x, block):
     if n_blocks < 4 or block < 2:
         return 0.0, 1.0
     blocks = x[-n_blocks * block :].reshape(n_blocks, block)
-    means, stds = blocks.mean(axis=1), blocks.std(axis=1)
+    # The spread around each block's own linear trend: a trend alone is no growing spread.
+    t = np.arange(block) - (block - 1) / 2
+    slopes = blocks @ t / (t @ t)
+    means = blocks.mean(axis=1)
+    stds = (blocks - means[:, None] - slopes[:, None] * t).std(axis=1)
     if np.any(stds <= 0):
         return 0.0, 1.0
     slope = np.polyfit(np.log(means), np.log(stds), 1)[0]
