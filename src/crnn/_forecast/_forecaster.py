@@ -72,6 +72,14 @@ class RNNForecaster(BaseEstimator):
         (needs ``seasonal_period``). ``"auto"`` differences when the seasonal
         strength exceeds 0.64 (see Notes); without a ``seasonal_period`` it
         means False.
+    interval_holdout : float, default=0.2
+        The fraction of the training windows, the latest of each series, on
+        which :meth:`predict_interval`'s errors are measured: a first network
+        is fit on the windows before them, and its errors on them become
+        :attr:`residuals_`; the final network is then fit on every window. 0
+        takes the final network's errors on its own training windows instead
+        (one fit instead of two; the intervals come out narrower than the
+        errors, by the network's overfit).
     random_state : int, RandomState instance or None, default=None
         Seeds the default regressor (when ``regressor=None``) and, when
         :meth:`predict_interval` is given none, its simulated paths.
@@ -101,9 +109,10 @@ class RNNForecaster(BaseEstimator):
         ``scale=False``).
     covariate_mean_, covariate_scale_ : ndarray of shape (n_covariates_,)
         The same for the covariates.
-    residuals_ : ndarray of shape (n_windows_, horizon * n_series_)
-        The network's errors on the training windows, in its standardized
-        units; :meth:`predict_interval` resamples them.
+    residuals_ : ndarray of shape (n_residuals, horizon * n_series_)
+        The network's errors on the held-out windows (see
+        ``interval_holdout``), in its standardized units;
+        :meth:`predict_interval` resamples them.
     n_series_ : int
         The number of columns of the series (1 for 1D series).
     n_covariates_ : int
@@ -170,6 +179,7 @@ class RNNForecaster(BaseEstimator):
         "difference": [StrOptions({"auto"}), Options(numbers.Integral, {0, 1})],
         "seasonal_period": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "seasonal_difference": [StrOptions({"auto"}), "boolean"],
+        "interval_holdout": [Interval(numbers.Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -184,6 +194,7 @@ class RNNForecaster(BaseEstimator):
         difference="auto",
         seasonal_period=None,
         seasonal_difference="auto",
+        interval_holdout=0.2,
         random_state=None,
     ):
         self.regressor = regressor
@@ -194,6 +205,7 @@ class RNNForecaster(BaseEstimator):
         self.difference = difference
         self.seasonal_period = seasonal_period
         self.seasonal_difference = seasonal_difference
+        self.interval_holdout = interval_holdout
         self.random_state = random_state
 
     # fit ----------------------------------------------------------------------------------
@@ -283,9 +295,34 @@ class RNNForecaster(BaseEstimator):
                 features = np.hstack([features, self._scale_covariates(covariates[i][shift:])])
             inputs.append(_sliding(features, self.window))
             targets.append(_sliding(s[self.window :], self.horizon))
+        targets = [y.reshape(len(y), -1) for y in targets]
+        if self.interval_holdout:
+            # The latest windows of each series, held out from a first fit: their errors are
+            # those of forecasts, where in-sample errors would be too small.
+            cut = [int(round(len(y) * (1 - self.interval_holdout))) for y in targets]
+            if min(cut) < 1 or min(len(y) - c for y, c in zip(targets, cut)) < 1:
+                raise ValueError(
+                    f"interval_holdout={self.interval_holdout} leaves no windows to fit or to "
+                    "hold out; use a longer series or interval_holdout=0."
+                )
+            early = self._fit_network(
+                np.concatenate([x[:c] for x, c in zip(inputs, cut)]),
+                np.concatenate([y[:c] for y, c in zip(targets, cut)]),
+            )
+            held_x = np.concatenate([x[c:] for x, c in zip(inputs, cut)])
+            held_y = np.concatenate([y[c:] for y, c in zip(targets, cut)])
+            self.residuals_ = held_y - early.predict(held_x).reshape(held_y.shape)
         inputs, targets = np.concatenate(inputs), np.concatenate(targets)
-        targets = targets.reshape(len(targets), -1)
+        self.regressor_ = self._fit_network(inputs, targets)
+        if not self.interval_holdout:
+            self.residuals_ = targets - self.regressor_.predict(inputs).reshape(targets.shape)
+        self.n_series_ = self.mean_.shape[0]
+        self.series_ndim_ = series_ndim
+        self.n_windows_ = inputs.shape[0]
+        return self
 
+    def _fit_network(self, inputs, targets):
+        """A clone of the regressor fit on windows -> flat targets (n_windows, horizon * n)."""
         regressor = self.regressor
         if regressor is None:
             regressor = RNNRegressor(**DEFAULT_REGRESSOR, random_state=self.random_state)
@@ -298,14 +335,7 @@ class RNNForecaster(BaseEstimator):
                 )
             # Stated, not inferred: a target as long as the window would read as seq2seq.
             regressor.set_params(pattern="seq2vec")
-        flat = targets[:, 0] if targets.shape[1] == 1 else targets
-        self.regressor_ = regressor.fit(inputs, flat)
-        fitted = self.regressor_.predict(inputs).reshape(targets.shape)
-        self.residuals_ = targets - fitted
-        self.n_series_ = self.mean_.shape[0]
-        self.series_ndim_ = series_ndim
-        self.n_windows_ = inputs.shape[0]
-        return self
+        return regressor.fit(inputs, targets[:, 0] if targets.shape[1] == 1 else targets)
 
     # predict ------------------------------------------------------------------------------
 
@@ -359,14 +389,13 @@ class RNNForecaster(BaseEstimator):
         """Forecast intervals: the range that holds the future with probability ``coverage``.
 
         Simulates ``n_paths`` futures of each history through the recursion:
-        at every step, a residual of the network on its training windows
+        at every step, an error of the network on held-out training windows
         (:attr:`residuals_`, one whole ``horizon`` block at a time, drawn with
         replacement) is added to its forecast, and the path is fed back,
         undifferenced and transformed back like a point forecast. The interval
         runs from the ``(1 - coverage) / 2`` quantile of the paths to the
         ``(1 + coverage) / 2`` one, so it widens with the steps ahead as the
-        errors accumulate. In-sample residuals make it a little narrow when
-        the network overfits its training windows.
+        errors accumulate.
 
         Parameters
         ----------
