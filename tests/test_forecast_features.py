@@ -74,11 +74,16 @@ def test_growing_seasonal_swings_are_modelled_in_logs():
     series = 100 * np.exp(0.006 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12))
     series *= np.exp(0.02 * rng.standard_normal(288))
     forecaster = RNNForecaster(regressor(), window=24, seasonal_period=12).fit(series[:240])
-    assert forecaster.transform_ == "log" and forecaster.seasonal_difference_
-    assert forecaster.context_ == 24 + 12 + forecaster.difference_
+    assert forecaster.transform_ == "log" and forecaster.difference_ == 1
+    assert not forecaster.seasonal_difference_ and forecaster.context_ == 25
     forecast = forecaster.predict(series[:240], steps=48)
     seasonal_naive = np.tile(series[228:240], 4)
     assert mae(forecast, series[240:]) < 0.5 * mae(seasonal_naive, series[240:])
+    # Asked to decide, the seasonal-strength rule takes seasonal differences of this one.
+    seasonal = RNNForecaster(regressor(max_iter=1), window=24, seasonal_period=12,
+                             seasonal_difference="auto").fit(series[:240])
+    assert seasonal.seasonal_difference_ and seasonal.context_ == 24 + 12 + seasonal.difference_
+    assert seasonal.predict(series[:240], steps=13).shape == (13,)
     with pytest.raises(ValueError, match="transform_='log'.*strictly positive"):
         forecaster.predict(series[:240] - 500)
 

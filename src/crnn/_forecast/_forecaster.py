@@ -67,11 +67,14 @@ class RNNForecaster(BaseEstimator):
         The length of the season in steps (7 for daily data with a weekly
         cycle, 12 for monthly data), at least 2. It enables seasonal
         differencing and sets the blocks of the ``"auto"`` log test.
-    seasonal_difference : {"auto"} or bool, default="auto"
+    seasonal_difference : {"auto"} or bool, default=False
         Whether to model seasonal differences ``y[t] - y[t - seasonal_period]``
         (needs ``seasonal_period``). ``"auto"`` differences when the seasonal
-        strength exceeds 0.64 (see Notes); without a ``seasonal_period`` it
-        means False.
+        strength exceeds 0.64 (see Notes). Off by default: with a window of at
+        least one season the network sees the season itself, and on every
+        series of ``bench/FORECAST.md`` seasonal differences made its
+        forecasts worse (they turn a fixed season plus noise into a
+        non-invertible moving average, which no finite window can undo).
     interval_holdout : float, default=0.2
         The fraction of the training windows, the latest of each series, on
         which :meth:`predict_interval`'s errors are measured: a first network
@@ -131,7 +134,8 @@ class RNNForecaster(BaseEstimator):
     Notes
     -----
     **The "auto" rules**, each decided on the training series at fit (for
-    several series or columns, by majority), in this order:
+    several series or columns, by majority), in this order (the seasonal one
+    only when asked for):
 
     1. *Log*: the series is strictly positive, its block means (blocks of
        ``seasonal_period`` steps, else ``window``) span a factor of at least
@@ -193,7 +197,7 @@ class RNNForecaster(BaseEstimator):
         transform="auto",
         difference="auto",
         seasonal_period=None,
-        seasonal_difference="auto",
+        seasonal_difference=False,
         interval_holdout=0.2,
         random_state=None,
     ):
