@@ -24,7 +24,7 @@ from functools import partial
 
 import numpy as np
 
-from crnn import RNNForecaster, RNNRegressor
+from crnn import RNNForecaster
 from crnn.datasets import load_seattle_weather
 
 
@@ -60,32 +60,56 @@ def synthetic(seed, scale=1.0):
     out = []
     n = int(288 * scale)  # 24 "years" of monthly data; the last 4 are the test part
     t = np.arange(n)
-    out.append(Series(
-        "trend + additive season (monthly)",
-        50 + 0.3 * t + 8 * _season(t, 12, rng) + _ar_noise(rng, n, 0.5, 1.5),
-        n - 48, 12, 12, 3, 12,
-    ))
+    out.append(
+        Series(
+            "trend + additive season (monthly)",
+            50 + 0.3 * t + 8 * _season(t, 12, rng) + _ar_noise(rng, n, 0.5, 1.5),
+            n_train=n - 48,
+            period=12,
+            horizon=12,
+            stride=3,
+            seasonal_period=12,
+        )
+    )
     # Airline-like: growth, seasonal swings proportional to the level, multiplicative noise.
     level = 100 * np.exp(0.006 * t)
-    out.append(Series(
-        "multiplicative season (monthly)",
-        level * (1 + 0.25 * _season(t, 12, rng)) * np.exp(_ar_noise(rng, n, 0.3, 0.03)),
-        n - 48, 12, 12, 3, 12,
-    ))
+    out.append(
+        Series(
+            "multiplicative season (monthly)",
+            level * (1 + 0.25 * _season(t, 12, rng)) * np.exp(_ar_noise(rng, n, 0.3, 0.03)),
+            n_train=n - 48,
+            period=12,
+            horizon=12,
+            stride=3,
+            seasonal_period=12,
+        )
+    )
     n = int(800 * scale)  # daily, weekly cycle; the last 140 days are the test part
     t = np.arange(n)
     jumps = rng.random(n) < 1 / 120
     shifts = np.cumsum(jumps * rng.choice([-1, 1], size=n) * rng.uniform(4, 8, size=n))
-    out.append(Series(
-        "level shifts + weekly season (daily)",
-        100 + 4 * _season(t, 7, rng) + shifts + rng.normal(0, 1, n),
-        n - 140, 7, 14, 2, 7,
-    ))
-    out.append(Series(
-        "weekly season + AR(1) noise (daily)",
-        20 + 5 * _season(t, 7, rng) + _ar_noise(rng, n, 0.9, 0.5),
-        n - 140, 7, 14, 2, 7,
-    ))
+    out.append(
+        Series(
+            "level shifts + weekly season (daily)",
+            100 + 4 * _season(t, 7, rng) + shifts + rng.normal(0, 1, n),
+            n_train=n - 140,
+            period=7,
+            horizon=14,
+            stride=2,
+            seasonal_period=7,
+        )
+    )
+    out.append(
+        Series(
+            "weekly season + AR(1) noise (daily)",
+            20 + 5 * _season(t, 7, rng) + _ar_noise(rng, n, 0.9, 0.5),
+            n_train=n - 140,
+            period=7,
+            horizon=14,
+            stride=2,
+            seasonal_period=7,
+        )
+    )
     return out
 
 
@@ -96,8 +120,9 @@ def weather(scale=1.0):
     if scale < 1:
         temp_max, n_train = temp_max[-int(500 * scale) - 100 :], int(500 * scale)
     # The season is a year: seasonal naive uses it, but there is too little data to difference it.
-    return Series("Seattle temp_max (daily)", temp_max, n_train, 365 if scale == 1 else 7,
-                  7, 7, None)
+    return Series(
+        "Seattle temp_max (daily)", temp_max, n_train, 365 if scale == 1 else 7, 7, 7, None
+    )
 
 
 # Forecasters: each maps (train, histories, H) to forecasts (n_origins, H) -------------------
@@ -109,8 +134,9 @@ def naive(series, train, histories, H):
 
 def seasonal_naive(series, train, histories, H):
     m = series.period
-    return np.stack([np.resize(h[-m:], H) if m >= H else np.tile(h[-m:], -(-H // m))[:H]
-                     for h in histories])
+    return np.stack(
+        [np.resize(h[-m:], H) if m >= H else np.tile(h[-m:], -(-H // m))[:H] for h in histories]
+    )
 
 
 def drift(series, train, histories, H):
@@ -128,8 +154,12 @@ def ets(series, train, histories, H):
     best, best_aicc = None, np.inf
     for trend in (None, "add"):
         for seasonal in seasonal_options:
-            spec = dict(trend=trend, damped_trend=trend is not None, seasonal=seasonal,
-                        seasonal_periods=series.period if seasonal else None)
+            spec = {
+                "trend": trend,
+                "damped_trend": trend is not None,
+                "seasonal": seasonal,
+                "seasonal_periods": series.period if seasonal else None,
+            }
             fit = ExponentialSmoothing(train, **spec).fit()
             if fit.aicc < best_aicc:
                 best, best_aicc = spec, fit.aicc
@@ -138,8 +168,9 @@ def ets(series, train, histories, H):
     smoothing = {"smoothing_level": params["smoothing_level"]}
     if best["trend"]:
         known["initial_trend"] = params["initial_trend"]
-        smoothing.update(smoothing_trend=params["smoothing_trend"],
-                         damping_trend=params["damping_trend"])
+        smoothing.update(
+            smoothing_trend=params["smoothing_trend"], damping_trend=params["damping_trend"]
+        )
     if best["seasonal"]:
         known["initial_seasonal"] = params["initial_seasons"]
         smoothing["smoothing_seasonal"] = params["smoothing_seasonal"]
@@ -186,8 +217,7 @@ def crnn_forecaster(params, seed):
             kwargs["horizon"] = H
         if kwargs.get("window") == "2m":
             kwargs["window"] = max(14, 2 * series.period) if series.period <= 52 else 28
-        model = RNNForecaster(seasonal_period=series.seasonal_period, random_state=seed,
-                              **kwargs)
+        model = RNNForecaster(seasonal_period=series.seasonal_period, random_state=seed, **kwargs)
         model.fit(train)
         return model.predict(list(histories), steps=H)
 
@@ -197,9 +227,11 @@ def crnn_forecaster(params, seed):
 def _errors(forecasts, truth, scale):
     one, whole = (forecasts[:, :1] - truth[:, :1]), (forecasts - truth)
     return {
-        "rmse1": np.sqrt(np.mean(one**2)), "mae1": np.mean(np.abs(one)),
+        "rmse1": np.sqrt(np.mean(one**2)),
+        "mae1": np.mean(np.abs(one)),
         "mase1": np.mean(np.abs(one)) / scale,
-        "rmseH": np.sqrt(np.mean(whole**2)), "maeH": np.mean(np.abs(whole)),
+        "rmseH": np.sqrt(np.mean(whole**2)),
+        "maeH": np.mean(np.abs(whole)),
         "maseH": np.mean(np.abs(whole)) / scale,
     }
 
@@ -219,8 +251,12 @@ def evaluate(series, models):
             warnings.simplefilter("ignore")
             forecasts = model(series, train, histories, H)
         rows[name] = {**_errors(forecasts, truth, scale), "seconds": time.perf_counter() - start}
-        print(f"{series.name:40s} {name:22s} {rows[name]['rmseH']:8.3g} "
-              f"{rows[name]['seconds']:6.1f}s", file=sys.stderr, flush=True)
+        print(
+            f"{series.name:40s} {name:22s} {rows[name]['rmseH']:8.3g} "
+            f"{rows[name]['seconds']:6.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -254,9 +290,14 @@ def main(argv=None):
 
 
 def render(results, n_seeds):
-    lines = [f"Means over {n_seeds} seed(s) (the weather: one series). MASE: MAE over the "
-             "in-sample MAE of the seasonal naive forecast. Fit: seconds to fit and forecast "
-             "every origin.", ""]
+    lines = [
+        (
+            f"Means over {n_seeds} seed(s) (the weather: one series). MASE: MAE over the "
+            "in-sample MAE of the seasonal naive forecast. Seconds: to fit and forecast "
+            "every origin."
+        ),
+        "",
+    ]
     header = "| series | model | RMSE 1 | MAE 1 | MASE 1 | RMSE H | MAE H | MASE H | seconds |"
     lines += [header, "|---" * 9 + "|"]
     for name, models in results.items():
@@ -267,9 +308,16 @@ def render(results, n_seeds):
                 f"{mean['mase1']:.3g} | {mean['rmseH']:.3g} | {mean['maeH']:.3g} | "
                 f"{mean['maseH']:.3g} | {mean['seconds']:.2f} |"
             )
-    lines += ["", "Summary (whole-horizon RMSE): crnn / best of naive and seasonal naive, crnn / "
-              "best of ETS and SARIMA.", "", "| series | crnn / naive best | crnn / stat best |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        (
+            "Summary (whole-horizon RMSE): crnn / best of naive and seasonal naive, crnn / "
+            "best of ETS and SARIMA."
+        ),
+        "",
+        "| series | crnn / naive best | crnn / stat best |",
+        "|---|---|---|",
+    ]
     for name, models in results.items():
         rmse = {k: np.mean([r["rmseH"] for r in v]) for k, v in models.items()}
         naive_best = min(rmse["naive"], rmse["seasonal naive"])

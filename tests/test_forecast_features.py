@@ -80,8 +80,9 @@ def test_growing_seasonal_swings_are_modelled_in_logs():
     seasonal_naive = np.tile(series[228:240], 4)
     assert mae(forecast, series[240:]) < 0.5 * mae(seasonal_naive, series[240:])
     # Asked to decide, the seasonal-strength rule takes seasonal differences of this one.
-    seasonal = RNNForecaster(regressor(max_iter=1), window=24, seasonal_period=12,
-                             seasonal_difference="auto").fit(series[:240])
+    seasonal = RNNForecaster(
+        regressor(max_iter=1), window=24, seasonal_period=12, seasonal_difference="auto"
+    ).fit(series[:240])
     assert seasonal.seasonal_difference_ and seasonal.context_ == 24 + 12 + seasonal.difference_
     assert seasonal.predict(series[:240], steps=13).shape == (13,)
     with pytest.raises(ValueError, match="transform_='log'.*strictly positive"):
@@ -117,7 +118,7 @@ def with_events(n, seed=0):
 
 def test_known_future_covariates_are_used():
     series, X = with_events(700)
-    fit = dict(window=14, difference=0, transform=None)
+    fit = {"window": 14, "difference": 0, "transform": None}
     blind = RNNForecaster(regressor(), **fit).fit(series[:600])
     informed = RNNForecaster(regressor(), **fit).fit(series[:600], X[:600])
     assert informed.n_covariates_ == 2 and informed.regressor_.n_features_in_ == 3
@@ -221,11 +222,10 @@ def test_score_is_negative_mae_of_horizon_forecasts():
     forecaster = RNNForecaster(regressor(max_iter=10), window=14, horizon=2).fit(series[:300])
     test = series[300:]
     n_origins = len(test) - forecaster.context_ - 2 + 1
-    forecasts = forecaster.predict(
-        [test[: forecaster.context_ + i] for i in range(n_origins)]
+    forecasts = forecaster.predict([test[: forecaster.context_ + i] for i in range(n_origins)])
+    truth = np.stack(
+        [test[forecaster.context_ + i : forecaster.context_ + i + 2] for i in range(n_origins)]
     )
-    truth = np.stack([test[forecaster.context_ + i : forecaster.context_ + i + 2]
-                      for i in range(n_origins)])
     assert forecaster.score(test) == pytest.approx(-mae(forecasts, truth), rel=1e-10)
     with pytest.raises(ValueError, match="score needs at least context_ \\+ horizon = 17 steps"):
         forecaster.score(test[:16])
@@ -251,8 +251,9 @@ def test_cross_validate_passes_covariates_and_refuses_short_folds():
     scores = cross_validate(forecaster, series, X, cv=TimeSeriesSplit(2), error_score="raise")
     assert np.all(np.isfinite(scores["test_score"]))
     with pytest.raises(ValueError, match="score needs at least"):
-        cross_validate(forecaster, series[:60], X[:60], cv=TimeSeriesSplit(10),
-                       error_score="raise")
+        cross_validate(
+            forecaster, series[:60], X[:60], cv=TimeSeriesSplit(10), error_score="raise"
+        )
 
 
 # Persistence ---------------------------------------------------------------------------------
@@ -262,21 +263,36 @@ def test_save_and_load_round_trip_the_new_attributes(tmp_path):
     series, X = with_events(300)
     positive = series + 10
     forecaster = RNNForecaster(
-        regressor(max_iter=3), window=14, horizon=2, transform="log", difference=1,
-        seasonal_period=7, seasonal_difference=True, random_state=1,
+        regressor(max_iter=3),
+        window=14,
+        horizon=2,
+        transform="log",
+        difference=1,
+        seasonal_period=7,
+        seasonal_difference=True,
+        random_state=1,
     ).fit(positive, X)
     path = tmp_path / "forecaster.npz"
     crnn.save(forecaster, path)
     loaded = crnn.load(path)
-    for name in ("transform_", "difference_", "seasonal_difference_", "context_",
-                 "n_covariates_", "n_series_", "series_ndim_", "n_windows_"):
+    for name in (
+        "transform_",
+        "difference_",
+        "seasonal_difference_",
+        "context_",
+        "n_covariates_",
+        "n_series_",
+        "series_ndim_",
+        "n_windows_",
+    ):
         assert getattr(loaded, name) == getattr(forecaster, name), name
     for name in ("mean_", "scale_", "covariate_mean_", "covariate_scale_", "residuals_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(forecaster, name))
     args = (positive[:250], 5)
     kwargs = {"X": X[:250], "X_future": X[250:256]}
-    np.testing.assert_array_equal(loaded.predict(*args, **kwargs),
-                                  forecaster.predict(*args, **kwargs))
+    np.testing.assert_array_equal(
+        loaded.predict(*args, **kwargs), forecaster.predict(*args, **kwargs)
+    )
     np.testing.assert_array_equal(
         loaded.predict_interval(*args, **kwargs, n_paths=20),
         forecaster.predict_interval(*args, **kwargs, n_paths=20),

@@ -49,8 +49,9 @@ def test_monthly_frames_and_covariates():
     frame = pd.DataFrame({"a": 10 + np.sin(t / 2), "b": 5 + np.cos(t / 3)}, index=index)
     calendar = pd.DataFrame({"month": index.month}, index=index)
     forecaster = RNNForecaster(small(), window=12).fit(frame, calendar)
-    future = pd.DataFrame({"month": [1, 2]}, index=pd.date_range("2010-01-01", periods=2,
-                                                                 freq="MS"))
+    future = pd.DataFrame(
+        {"month": [1, 2]}, index=pd.date_range("2010-01-01", periods=2, freq="MS")
+    )
     forecast = forecaster.predict(frame, steps=2, X=calendar, X_future=future)
     assert isinstance(forecast, pd.DataFrame) and list(forecast.columns) == ["a", "b"]
     assert list(forecast.index) == list(future.index)
@@ -60,7 +61,8 @@ def test_integer_and_undated_indexes():
     series = pd.Series(np.sin(np.arange(50.0)), index=np.arange(100, 150))
     forecaster = RNNForecaster(small(), window=5).fit(series)
     assert list(forecaster.predict(series, steps=2).index) == [150, 151]
-    irregular = pd.DatetimeIndex(["2020-01-01", "2020-01-02", "2020-01-05", "2020-01-06",
-                                  "2020-01-09", "2020-01-30"])
+    irregular = pd.DatetimeIndex(
+        ["2020-01-01", "2020-01-02", "2020-01-05", "2020-01-06", "2020-01-09", "2020-01-30"]
+    )
     with pytest.raises(ValueError, match="no frequency .* series.asfreq"):
         forecaster.predict(pd.Series(np.arange(6.0), index=irregular))

@@ -12,3 +12,5 @@ from ._forecaster import RNNForecaster
 from ._windows import make_windows
 
 __all__ = ["RNNForecaster", "make_windows"]
+# doctest.testmod(crnn._forecast) looks only at what this module defines; point it at these.
+__test__ = {"RNNForecaster": RNNForecaster, "make_windows": make_windows}

@@ -179,7 +179,11 @@ class RNNForecaster(BaseEstimator):
         "window": [Interval(numbers.Integral, 1, None, closed="left")],
         "horizon": [Interval(numbers.Integral, 1, None, closed="left")],
         "scale": ["boolean"],
-        "transform": [StrOptions({"auto", "log"}), Interval(numbers.Real, None, None, closed="neither"), None],
+        "transform": [
+            StrOptions({"auto", "log"}),
+            Interval(numbers.Real, None, None, closed="neither"),
+            None,
+        ],
         "difference": [StrOptions({"auto"}), Options(numbers.Integral, {0, 1})],
         "seasonal_period": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "seasonal_difference": [StrOptions({"auto"}), "boolean"],
@@ -303,7 +307,7 @@ class RNNForecaster(BaseEstimator):
         if self.interval_holdout:
             # The latest windows of each series, held out from a first fit: their errors are
             # those of forecasts, where in-sample errors would be too small.
-            cut = [int(round(len(y) * (1 - self.interval_holdout))) for y in targets]
+            cut = [round(len(y) * (1 - self.interval_holdout)) for y in targets]
             if min(cut) < 1 or min(len(y) - c for y, c in zip(targets, cut)) < 1:
                 raise ValueError(
                     f"interval_holdout={self.interval_holdout} leaves no windows to fit or to "
@@ -387,7 +391,14 @@ class RNNForecaster(BaseEstimator):
         return self._shape_output(paths, single, series, steps)
 
     def predict_interval(
-        self, series, steps=None, X=None, X_future=None, *, coverage=0.9, n_paths=1000,
+        self,
+        series,
+        steps=None,
+        X=None,
+        X_future=None,
+        *,
+        coverage=0.9,
+        n_paths=1000,
         random_state=None,
     ):
         """Forecast intervals: the range that holds the future with probability ``coverage``.
@@ -468,9 +479,11 @@ class RNNForecaster(BaseEstimator):
             cross-validation splits, a smaller window or a longer series.
         """
         check_is_fitted(self)
-        arrays = [_check_series(s, f"series[{i}]") for i, s in enumerate(series)] if (
-            _is_list_of_series(series)
-        ) else [_check_series(series)]
+        arrays = (
+            [_check_series(s, f"series[{i}]") for i, s in enumerate(series)]
+            if (_is_list_of_series(series))
+            else [_check_series(series)]
+        )
         several = _is_list_of_series(series)
         for a in arrays:
             if a.shape[1:] != self._step_shape():
@@ -531,7 +544,9 @@ class RNNForecaster(BaseEstimator):
                 inputs = np.concatenate([inputs, ahead], axis=2)
             forecast = self.regressor_.predict(inputs).reshape(len(z), -1)
             if rng is not None:
-                forecast = forecast + self.residuals_[rng.randint(len(self.residuals_), size=len(z))]
+                forecast = (
+                    forecast + self.residuals_[rng.randint(len(self.residuals_), size=len(z))]
+                )
             w_next = forecast.reshape(len(z), self.horizon, self.n_series_)
             w_next = w_next * self.scale_ + self.mean_
             for j in range(self.horizon):
@@ -622,8 +637,9 @@ class RNNForecaster(BaseEstimator):
         """Covariates of the histories' last ``context_`` steps and of the forecast blocks."""
         if not self.n_covariates_:
             if X is not None or X_future is not None:
-                raise ValueError("This forecaster was fit without covariates; X and X_future "
-                                 "must be None.")
+                raise ValueError(
+                    "This forecaster was fit without covariates; X and X_future must be None."
+                )
             return None
         if X is None or X_future is None:
             raise ValueError(
