@@ -1,4 +1,4 @@
-"""pandas in, pandas out: dated series, forecasts indexed by their dates, the weather as a frame."""
+"""pandas in, pandas out: dated series, forecasts indexed by dates, the weather as a frame."""
 
 import numpy as np
 import pytest

@@ -414,8 +414,14 @@ class RNNForecaster(BaseEstimator):
 
         Parameters
         ----------
-        series, steps, X, X_future
-            As in :meth:`predict`.
+        series : array-like or list of array-like
+            The history to continue, as in :meth:`predict`.
+        steps : int, default=None
+            How many steps to forecast; None means ``horizon``.
+        X : array-like of shape (n_steps, n_covariates), default=None
+            The covariates of the history, as in :meth:`predict`.
+        X_future : array-like of shape (n_future, n_covariates), default=None
+            The covariates of the forecast steps, as in :meth:`predict`.
         coverage : float, default=0.9
             The probability the interval should hold, in (0, 1).
         n_paths : int, default=1000
@@ -535,7 +541,7 @@ class RNNForecaster(BaseEstimator):
         coef = self._coefficients()
         z = tf.forward_transform(histories, self.transform_)
         shift = self.horizon - self.window
-        for block in range(-(-steps // self.horizon)):
+        for _ in range(-(-steps // self.horizon)):
             t = z.shape[1]  # the forecast origin, on the histories' time axis
             w = self._model_space(z[:, -self.context_ :])
             inputs = (w - self.mean_) / self.scale_

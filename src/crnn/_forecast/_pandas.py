@@ -36,7 +36,7 @@ def future_index(index, steps):
 
 
 def wrap_forecast(forecast, like, steps):
-    """``forecast`` as a pandas Series (1D) or DataFrame (2D) indexed by ``like``'s future steps."""
+    """``forecast`` as a pandas Series (1D) or DataFrame (2D), indexed by ``like``'s next steps."""
     import pandas as pd
 
     index = future_index(like.index, steps)

@@ -10,9 +10,10 @@ The ``"auto"`` rules, each applied to the training series:
 - **Log** (:func:`wants_log`): the series is strictly positive, its level
   moves (block means span a factor of at least 1.5) and its spread grows with
   its level: the slope of log block standard deviation (around each block's
-  linear trend) on log block mean is at least 0.5 (1 is a spread proportional to the level, the case the log
-  stabilizes; 0 a constant spread). The blocks are seasons of
-  ``seasonal_period`` steps, or of ``window`` steps without one.
+  linear trend) on log block mean is at least 0.5 (1 is a spread
+  proportional to the level, the case the log stabilizes; 0 a constant
+  spread). The blocks are seasons of ``seasonal_period`` steps, or of
+  ``window`` steps without one.
 - **Seasonal difference** (:func:`seasonal_strength`): the seasonal strength
   of Wang, Smith and Hyndman (2006), ``1 - var(remainder) / var(season +
   remainder)`` of a classical decomposition, exceeds 0.64, the threshold of
@@ -153,8 +154,9 @@ def log_slope(x, block):
     """How the spread of a positive series grows with its level, over blocks of ``block`` steps.
 
     Returns the least-squares slope of log block standard deviation (around
-    the block's linear trend) on log block mean and the ratio of the largest block mean to the smallest;
-    ``(0.0, 1.0)`` when there are fewer than 4 blocks or a block is constant.
+    the block's linear trend) on log block mean, and the ratio of the largest
+    block mean to the smallest; ``(0.0, 1.0)`` when there are fewer than 4
+    blocks or a block is constant.
     """
     x = np.asarray(x, dtype=np.float64)
     n_blocks = x.shape[0] // block
