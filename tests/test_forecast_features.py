@@ -254,6 +254,10 @@ def test_cross_validate_passes_covariates_and_refuses_short_folds():
         cross_validate(
             forecaster, series[:60], X[:60], cv=TimeSeriesSplit(10), error_score="raise"
         )
+    # With scikit-learn's default error_score=nan, the NaN comes with the reason.
+    with pytest.warns(UserWarning, match="score needs at least"):
+        scores = cross_validate(forecaster, series[:60], X[:60], cv=TimeSeriesSplit(10))
+    assert np.isnan(scores["test_score"]).all()
 
 
 # Persistence ---------------------------------------------------------------------------------
