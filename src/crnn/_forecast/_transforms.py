@@ -168,9 +168,10 @@ def log_slope(x, block):
     slopes = blocks @ t / (t @ t)
     means = blocks.mean(axis=1)
     stds = (blocks - means[:, None] - slopes[:, None] * t).std(axis=1)
-    if np.any(stds <= 0):
+    if np.any(stds <= 0) or np.any(means <= 0):
         return 0.0, 1.0
-    slope = np.polyfit(np.log(means), np.log(stds), 1)[0]
+    x, y = np.log(means) - np.log(means).mean(), np.log(stds)
+    slope = x @ y / (x @ x) if x @ x > 0 else 0.0
     return float(slope), float(means.max() / means.min())
 
 
