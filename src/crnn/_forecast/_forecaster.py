@@ -104,15 +104,15 @@ class RNNForecaster(BaseEstimator):
         How many past steps a forecast reads: ``window`` plus the steps that
         differencing consumes (``difference_ + seasonal_period *
         seasonal_difference_``).
-    mean_ : ndarray of shape (n_series_,)
+    mean_ : ndarray of shape (n_series,)
         The mean of each column of the modelled series over the training data
         (zeros if ``scale=False``).
-    scale_ : ndarray of shape (n_series_,)
+    scale_ : ndarray of shape (n_series,)
         Its standard deviation (1 for a constant column; ones if
         ``scale=False``).
-    covariate_mean_, covariate_scale_ : ndarray of shape (n_covariates_,)
+    covariate_mean_, covariate_scale_ : ndarray of shape (n_covariates,)
         The same for the covariates.
-    residuals_ : ndarray of shape (n_residuals, horizon * n_series_)
+    residuals_ : ndarray of shape (n_residuals, horizon * n_series)
         The network's errors on the held-out windows (see
         ``interval_holdout``), in its standardized units;
         :meth:`predict_interval` resamples them.
