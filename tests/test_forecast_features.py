@@ -205,6 +205,17 @@ def test_intervals_are_seeded_and_checked():
         forecaster.predict_interval(series, n_paths=0)
 
 
+def test_intervals_of_several_columns_and_histories():
+    t = np.arange(300)
+    series = np.column_stack([trending(300), 50 - 0.2 * t + np.sin(t)])
+    forecaster = RNNForecaster(regressor(max_iter=5), window=10, horizon=2).fit(series)
+    assert forecaster.difference_ == 1  # both columns trend
+    lower, upper = forecaster.predict_interval(series, steps=5, n_paths=30)
+    assert lower.shape == upper.shape == (5, 2) and np.all(lower <= upper)
+    batch = forecaster.predict_interval([series[:200], series], steps=3, n_paths=30)
+    assert batch[0].shape == (2, 3, 2)
+
+
 # scikit-learn's tools -----------------------------------------------------------------------
 
 
