@@ -247,30 +247,7 @@ class RNNForecaster(BaseEstimator):
         covariates = self._check_covariates(X, arrays, several, "X")
         series_ndim = arrays[0].ndim
         arrays = [a.reshape(len(a), -1) for a in arrays]
-        columns = [a[:, j] for a in arrays for j in range(a.shape[1])]
-
-        transform = self.transform
-        if transform == "auto":
-            block = self.seasonal_period or self.window
-            transform = "log" if tf.wants_log(columns, block) else None
-        if transform is not None:
-            _check_positive(arrays, transform)
-            columns = [tf.forward_transform(c, transform) for c in columns]
-        seasonal = self.seasonal_difference
-        if seasonal == "auto":
-            seasonal = self.seasonal_period is not None and _majority(
-                tf.seasonal_strength(c, self.seasonal_period) > tf.SEASONAL_STRENGTH_THRESHOLD
-                for c in columns
-            )
-        difference = self.difference
-        if difference == "auto":
-            seasonal_coef = tf.difference_coefficients(0, seasonal, self.seasonal_period)
-            difference = int(
-                _majority(
-                    tf.wants_difference(tf.apply_difference(c[:, None], seasonal_coef)[:, 0])
-                    for c in columns
-                )
-            )
+        transform, seasonal, difference = self._choose_transforms(arrays)
         self.transform_, self.difference_ = transform, int(difference)
         self.seasonal_difference_ = bool(seasonal)
         self.context_ = self.window + len(self._coefficients()) - 1
@@ -328,6 +305,30 @@ class RNNForecaster(BaseEstimator):
         self.series_ndim_ = series_ndim
         self.n_windows_ = inputs.shape[0]
         return self
+
+    def _choose_transforms(self, arrays):
+        """The transform, seasonal difference and difference: as given, or by the auto rules."""
+        columns = [a[:, j] for a in arrays for j in range(a.shape[1])]
+        transform = self.transform
+        if transform == "auto":
+            block = self.seasonal_period or self.window
+            transform = "log" if tf.wants_log(columns, block) else None
+        if transform is not None:
+            _check_positive(arrays, transform)
+            columns = [tf.forward_transform(c, transform) for c in columns]
+        seasonal = self.seasonal_difference
+        if seasonal == "auto":
+            seasonal = self.seasonal_period is not None and _majority(
+                tf.seasonal_strength(c, self.seasonal_period) > tf.SEASONAL_STRENGTH_THRESHOLD
+                for c in columns
+            )
+        difference = self.difference
+        if difference == "auto":
+            coef = tf.difference_coefficients(0, seasonal, self.seasonal_period)
+            difference = _majority(
+                tf.wants_difference(tf.apply_difference(c[:, None], coef)[:, 0]) for c in columns
+            )
+        return transform, seasonal, difference
 
     def _fit_network(self, inputs, targets):
         """A clone of the regressor fit on windows -> flat targets (n_windows, horizon * n)."""
