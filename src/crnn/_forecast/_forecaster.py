@@ -13,13 +13,16 @@ from . import _transforms as tf
 from ._pandas import is_pandas, wrap_forecast
 from ._windows import _check_positive_int, _check_series, _check_series_list, _is_list_of_series
 
-# The network used when regressor=None, chosen from bench/forecast.py (see bench/FORECAST.md).
+# The network used when regressor=None, chosen from bench/forecast.py (see bench/FORECAST.md);
+# stated in full where RNNRegressor's own defaults may move (dropout, early stopping).
 DEFAULT_REGRESSOR = {
     "cell": "gru",
     "hidden_layer_sizes": (32,),
     "learning_rate_init": 3e-3,
     "learning_rate": "adaptive",
     "max_iter": 100,
+    "recurrent_dropout": 0.0,
+    "early_stopping": False,
 }
 
 
@@ -40,6 +43,7 @@ class RNNForecaster(BaseEstimator):
         The network that maps windows to the next steps; cloned at fit. None
         means ``RNNRegressor(cell="gru", hidden_layer_sizes=(32,),
         learning_rate_init=3e-3, learning_rate="adaptive", max_iter=100,
+        recurrent_dropout=0.0, early_stopping=False,
         random_state=random_state)``, the settings chosen in
         ``bench/FORECAST.md``. Its parameters are tuned as usual, e.g.
         ``set_params(regressor__max_iter=50)``.
