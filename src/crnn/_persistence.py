@@ -345,8 +345,9 @@ def _check_fitted_state(estimator):
         n_series = estimator.n_series_
         if not (
             estimator.mean_.shape == estimator.scale_.shape == (n_series,)
-            and estimator.regressor_.n_features_in_ == n_series
+            and estimator.regressor_.n_features_in_ == n_series + estimator.n_covariates_
             and estimator.regressor_.n_outputs_ == estimator.horizon * n_series
+            and estimator.residuals_.shape[1:] == (estimator.horizon * n_series,)
             and estimator.series_ndim_ in (1, 2)
         ):
             raise ValueError("the scaling, the network and the number of series disagree")

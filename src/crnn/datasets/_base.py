@@ -18,7 +18,7 @@ def _data_file(name):
     return resources.files(__package__).joinpath("data", name)
 
 
-def load_seattle_weather(*, return_X_y=False):
+def load_seattle_weather(*, return_X_y=False, as_frame=False):
     """Load the Seattle daily weather data set: a small real daily time series.
 
     Four daily series recorded in Seattle on 1461 consecutive days from
@@ -39,16 +39,23 @@ def load_seattle_weather(*, return_X_y=False):
     ----------
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        If True, ``data`` is a pandas DataFrame and ``target`` a pandas Series,
+        both indexed by the dates (a daily ``DatetimeIndex``), and the Bunch
+        also holds ``frame``, the DataFrame of both. Needs pandas.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Dictionary-like object with the following attributes.
 
-        data : ndarray of shape (1461, 4), dtype float64
+        data : ndarray of shape (1461, 4), dtype float64, or DataFrame
             The daily series, one column per feature, one row per day.
-        target : ndarray of shape (1461,), dtype str
+        target : ndarray of shape (1461,), dtype str, or Series
             The weather type of each day.
+        frame : DataFrame of shape (1461, 5)
+            With ``as_frame=True`` only: ``data`` with ``target`` as a
+            ``"weather"`` column.
         dates : ndarray of shape (1461,), dtype datetime64[D]
             The date of each row.
         feature_names : list of str
@@ -60,7 +67,8 @@ def load_seattle_weather(*, return_X_y=False):
             Description, source, license and citation of the data set.
 
     (data, target) : tuple if ``return_X_y`` is True
-        ``data`` of shape (1461, 4) and ``target`` of shape (1461,).
+        ``data`` of shape (1461, 4) and ``target`` of shape (1461,)
+        (a DataFrame and a Series with ``as_frame=True``).
 
     Examples
     --------
@@ -76,12 +84,16 @@ def load_seattle_weather(*, return_X_y=False):
         rows = list(csv.DictReader(f))
     data = np.array([[float(row[name]) for name in _SEATTLE_FEATURES] for row in rows])
     target = np.array([row["weather"] for row in rows])
-    if return_X_y:
-        return data, target
     # The file writes dates as 2012/01/01; datetime64 wants 2012-01-01.
     dates = np.array([row["date"].replace("/", "-") for row in rows], dtype="datetime64[D]")
+    frame = None
+    if as_frame:
+        frame = _as_frame(data, target, dates)
+        data, target = frame[_SEATTLE_FEATURES], frame["weather"]
+    if return_X_y:
+        return data, target
     descr = _data_file("seattle_weather.rst").read_text(encoding="utf-8")
-    return Bunch(
+    bunch = Bunch(
         data=data,
         target=target,
         dates=dates,
@@ -89,3 +101,19 @@ def load_seattle_weather(*, return_X_y=False):
         target_names=np.unique(target),
         DESCR=descr,
     )
+    if frame is not None:
+        bunch.frame = frame
+    return bunch
+
+
+def _as_frame(data, target, dates):
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "load_seattle_weather(as_frame=True) needs pandas: pip install pandas."
+        ) from exc
+    index = pd.DatetimeIndex(dates, name="date", freq="D")
+    frame = pd.DataFrame(data, columns=_SEATTLE_FEATURES, index=index)
+    frame["weather"] = pd.Series(target, index=index, dtype="category")
+    return frame
