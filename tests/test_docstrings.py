@@ -13,6 +13,7 @@ MODULES = [
     "crnn._forecast",
     "crnn._persistence",
     "crnn.preprocessing",
+    "crnn.metrics",
     "crnn.datasets._base",
 ]
 

@@ -8,6 +8,9 @@ from . import preprocessing  # noqa: F401  (crnn.preprocessing after "import crn
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
 from ._persistence import load, save
+from . import metrics
 
 __version__ = "0.1.0"
-__all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "save"]
+__all__ = [
+    "RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "metrics", "save"
+]
