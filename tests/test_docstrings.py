@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 MODULES = [
+    "crnn",
     "crnn.functional",
-    "crnn._estimators",
     "crnn._forecast",
     "crnn._persistence",
     "crnn.preprocessing",

@@ -4,13 +4,27 @@ The C kernels run forward passes and backpropagation through time; :mod:`crnn.fu
 exposes them on NumPy arrays, and the scikit-learn estimators build on that.
 """
 
-from . import preprocessing  # noqa: F401  (crnn.preprocessing after "import crnn")
+from . import metrics, preprocessing
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
-from ._persistence import load, save
-from . import metrics
+from ._optim import SGD, Adam
+from ._persistence import SKOPS_TRUSTED_TYPES, load, save
+
+# pickle and skops store an object under its class's __module__: the classes a fitted
+# estimator holds get their public path here, so files load whichever module defines them.
+for _cls in (Adam, RNNClassifier, RNNForecaster, RNNRegressor, SGD):
+    _cls.__module__ = __name__
+del _cls
 
 __version__ = "0.1.0"
 __all__ = [
-    "RNNClassifier", "RNNForecaster", "RNNRegressor", "load", "make_windows", "metrics", "save"
+    "SKOPS_TRUSTED_TYPES",
+    "RNNClassifier",
+    "RNNForecaster",
+    "RNNRegressor",
+    "load",
+    "make_windows",
+    "metrics",
+    "preprocessing",
+    "save",
 ]

@@ -45,7 +45,17 @@ import zipfile
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["load", "save"]
+__all__ = ["SKOPS_TRUSTED_TYPES", "load", "save"]
+
+# Every crnn type that a skops file of crnn estimators (alone or in pipelines) holds, under
+# the public names they are stored as (crnn/__init__.py gives the classes these paths).
+SKOPS_TRUSTED_TYPES = (
+    "crnn.Adam",
+    "crnn.RNNClassifier",
+    "crnn.RNNForecaster",
+    "crnn.RNNRegressor",
+    "crnn.SGD",
+)
 
 FORMAT = "crnn-model"
 FORMAT_VERSION = 1
@@ -75,7 +85,9 @@ def _class_name(estimator, classes):
             return name
     raise TypeError(
         f"crnn.save supports crnn's estimators ({', '.join(sorted(classes))}), "
-        f"got {type(estimator).__qualname__}; use pickle or joblib for other objects."
+        f"got {type(estimator).__qualname__}. Save pipelines and other scikit-learn objects "
+        "with skops.io.dump, and load them with skops.io.load(path, "
+        "trusted=crnn.SKOPS_TRUSTED_TYPES)."
     )
 
 
