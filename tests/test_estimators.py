@@ -482,7 +482,7 @@ def test_a_failed_fit_leaves_the_estimator_unfitted():
 @pytest.mark.parametrize(
     ("X", "message"),
     [
-        (np.zeros(5), "Expected 2D array, got 1D array"),
+        (np.zeros(5), r"X is 1D, of shape \(5,\), which could be read two ways. Reshape"),
         (np.zeros((3, 2, 2, 2)), "must be 2D .* or 3D"),
         (np.zeros((0, 4)), "0 sample"),
         (np.zeros((3, 0, 2)), "at least one step and one feature"),

@@ -214,10 +214,25 @@ class BaseRNN(BaseEstimator, ABC):
         if reset:
             self.n_features_in_ = n_features
         elif n_features != self.n_features_in_:
-            raise ValueError(
+            expected = self.n_features_in_
+            message = (
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
+                f"{expected} features as input"
             )
+            if self.pattern_ == "vec2seq":
+                raise ValueError(f"{message} (the length of each input vector).")
+            message += " (the last axis of X: the values of every step)."
+            if n_features == 1:
+                message += (
+                    " A 2D X is read as univariate sequences (n_sequences, n_steps); pass a "
+                    f"3D X of shape (n_sequences, n_steps, {expected})."
+                )
+            elif expected == 1:
+                message += (
+                    " The model was fitted on univariate sequences: pass a 2D X "
+                    "(n_sequences, n_steps) or a 3D X with one feature."
+                )
+            raise ValueError(message)
 
     def _compute_dtype(self, reset):
         return np.dtype(self.dtype) if reset else self.params_.dtype

@@ -11,8 +11,11 @@ length of every sequence.
   step), the form scikit-learn's scalers and splitters pass along; trailing
   NaN steps are padding here too;
 - a list of 2D arrays ``(n_steps_i, n_features)`` (or 1D arrays
-  ``(n_steps_i,)``) of any lengths. A rectangular list means what the array it
-  converts to means.
+  ``(n_steps_i,)``) of any lengths, or a 1D object array holding such arrays.
+  A rectangular list means what the array it converts to means.
+
+A 1D array of numbers is refused: it could be one long sequence or many
+one-step sequences, and the error says how to write either.
 
 Targets of the per-step patterns follow the same rules (:func:`pad_targets`).
 Validated training data is a :class:`TrainingData`, the source the training loop
@@ -26,6 +29,7 @@ from . import _kernels
 
 __all__ = [
     "TrainingData",
+    "as_sequence_list",
     "check_sequences",
     "check_vectors",
     "gather_time_major",
@@ -93,12 +97,65 @@ def gather_time_major(x, idx, steps):
     return out
 
 
+def as_sequence_list(seq):
+    """A 1D object array of sequences (as ``np.array(ragged, dtype=object)`` makes) as the
+    list it stands for; anything else unchanged."""
+    if (
+        isinstance(seq, np.ndarray)
+        and seq.dtype == object
+        and seq.ndim == 1
+        and len(seq) > 0
+        and all(np.ndim(item) >= 1 for item in seq)
+    ):
+        return list(seq)
+    return seq
+
+
 def is_ragged(seq):
     """Whether ``seq`` is a list or tuple of arrays that do not share one shape."""
     if not isinstance(seq, (list, tuple)) or len(seq) == 0:
         return False
     first = np.shape(seq[0])
     return len(first) > 0 and any(np.shape(item) != first for item in seq)
+
+
+def _check_not_empty_or_1d(X, name, vectors=False):
+    """Refuse empty and 1D input with messages that say how sequences are read."""
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        what = "vector" if vectors else "sequence"
+        raise ValueError(f"{name} is an empty list: it needs at least one {what}.")
+    if is_ragged(X):
+        return
+    if isinstance(X, (list, tuple)):
+        try:
+            shape = np.shape(X)
+        except ValueError:  # nested lists of uneven depth: check_array says what is wrong
+            return
+    else:
+        shape = getattr(X, "shape", None)
+        if shape is None:  # other array-likes: check_array converts them
+            return
+    if len(shape) == 0:
+        raise ValueError(f"{name} is a scalar, {X!r}: it must be an array of sequences.")
+    if len(shape) != 1:
+        return
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape (0,)): it needs at least one sequence.")
+    if vectors:
+        raise ValueError(
+            f"{name} is 1D, of shape {shape}; pattern='vec2seq' takes one vector per sequence, "
+            f"(n_sequences, n_features). Reshape your data: {name}.reshape(-1, 1) for "
+            f"{shape[0]} vectors of one feature, or {name}.reshape(1, -1) for one vector of "
+            f"{shape[0]} features."
+        )
+    n = shape[0]
+    raise ValueError(
+        f"{name} is 1D, of shape {shape}, which could be read two ways. Reshape your data: "
+        f"{name}.reshape(-1, 1, 1) for {n} sequences of one step each, or "
+        f"{name}.reshape(1, -1, 1) for one sequence of {n} steps (one feature per step). A "
+        f"2D {name} is read as univariate sequences (n_sequences, n_steps), so "
+        f"{name}.reshape(1, -1) is one sequence too."
+    )
 
 
 def check_sequences(X, *, dtype, name="X"):
@@ -132,6 +189,8 @@ def check_sequences(X, *, dtype, name="X"):
         infinity, inconsistent feature counts or arrays of the wrong number of
         dimensions. Sparse input raises scikit-learn's ``TypeError``.
     """
+    X = as_sequence_list(X)
+    _check_not_empty_or_1d(X, name)
     if is_ragged(X):
         return _check_ragged(X, dtype, name)
     X = check_array(X, dtype=dtype, allow_nd=True, ensure_all_finite="allow-nan", input_name=name)
@@ -219,10 +278,12 @@ def _check_ragged(X, dtype, name):
                 f"{name}[{i}] has {a.shape[1]} features but {name}[0] has {n_features}; "
                 "all sequences need the same number of features."
             )
-        if not np.isfinite(a).all():
+        finite = np.isfinite(a)
+        if not finite.all():
+            t = np.flatnonzero(~finite.all(axis=1))[0]
             raise ValueError(
-                f"{name}[{i}] contains NaN or infinity. Sequences given as a list need "
-                "no padding; impute missing values before fitting."
+                f"{name}[{i}] contains NaN or infinity at step {t}. Sequences given as a list "
+                "need no padding; impute missing values before fitting."
             )
         arrays.append(a)
     if n_features == 0:
@@ -236,6 +297,15 @@ def _check_ragged(X, dtype, name):
 
 def check_vectors(X, *, dtype, name="X"):
     """Validate 2D input ``(n_sequences, n_features)`` for the vector-to-sequence pattern."""
+    _check_not_empty_or_1d(X, name, vectors=True)
+    if is_ragged(X) or np.ndim(X) > 2:
+        shape = "a list of sequences" if is_ragged(X) else f"shape {np.shape(X)}"
+        raise ValueError(
+            f"pattern='vec2seq' takes one vector per sequence, {name} of shape (n_sequences, "
+            f"n_features), fed at every step; got {shape}. For input sequences, use "
+            "pattern='seq2seq' (a target at every input step) or 'encdec' (target sequences "
+            "of other lengths)."
+        )
     return check_array(X, dtype=dtype, input_name=name)
 
 
@@ -266,6 +336,7 @@ def pad_targets(y, n_sequences, *, lengths=None, nan_padding=False):
         steps before ``lengths[i]`` are meaningful.
     lengths : ndarray of shape (n_sequences,), dtype intp
     """
+    y = as_sequence_list(y)
     if is_ragged(y):
         items = [np.asarray(item) for item in y]
     else:

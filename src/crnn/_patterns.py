@@ -39,7 +39,14 @@ and the outputs of prediction (:meth:`~_Pattern.outputs`). Patterns hold no stat
 
 import numpy as np
 
-from ._data import check_sequences, check_vectors, gather_time_major, is_ragged, pad_targets
+from ._data import (
+    as_sequence_list,
+    check_sequences,
+    check_vectors,
+    gather_time_major,
+    is_ragged,
+    pad_targets,
+)
 from ._heads import loss_and_backward
 from .functional import (
     backward,
@@ -547,6 +554,7 @@ def infer_pattern(y, x_lengths):
     vec2seq is never inferred (its 2D X would read as univariate sequences).
     """
     n_steps = x_lengths.max()
+    y = as_sequence_list(y)
     if is_ragged(y):
         y_lengths = [np.shape(item)[0] for item in y]
         return "seq2seq" if np.array_equal(y_lengths, x_lengths) else "encdec"
