@@ -25,7 +25,7 @@ from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_feature_names, _check_sample_weight, check_is_fitted
 
 from ._chunked import ChunkedSequences, ChunkedTrainingData, chunk_bounds, is_chunked
 from ._data import TrainingData, pad_targets, unpad
@@ -240,6 +240,9 @@ class BaseRNN(BaseEstimator, ABC):
     def _validate_inputs(self, X, pattern, reset):
         """``(x, lengths)`` as ``pattern`` reads X: sequences ``(N, T, F)`` and lengths, or
         vectors ``(N, F)`` and None."""
+        # A DataFrame's column names (the steps of 2D univariate X, the features of vec2seq's
+        # vectors) are recorded at fit and checked after, as scikit-learn's estimators do.
+        _check_feature_names(self, X, reset=reset)
         x, lengths = pattern.check_inputs(X, self._compute_dtype(reset))
         self._check_n_features(x.shape[-1], reset)
         return x, lengths

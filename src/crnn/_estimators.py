@@ -230,6 +230,13 @@ _COMMON_ATTRIBUTES = """
         Number of features of each input step (or of each input vector for
         vec2seq); 1 for 2D X.
 
+    feature_names_in_ : ndarray of shape (n_columns,)
+        The column names of a pandas DataFrame X at fit, when they are all
+        strings: the steps of univariate sequences, or the features of
+        vec2seq's vectors. X at predict must then have the same columns in
+        the same order (a NumPy array is accepted with a warning). Defined
+        only when X at fit had such names.
+
     n_outputs_ : int
         Number of units of the output layer.
 
