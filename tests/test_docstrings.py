@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "crnn",
+    "crnn._base",
     "crnn.functional",
     "crnn._forecast",
     "crnn._persistence",

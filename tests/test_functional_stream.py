@@ -124,3 +124,27 @@ def test_any_array_layout_of_a_step_is_read_right(layout_of_x):
         "list": X[0].tolist(),
     }[layout_of_x]
     np.testing.assert_array_equal(Stream(layout, params, batch_size=3).step(x), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_head_applies_a_dense_layer_in_the_same_call(dtype):
+    layout, params, X, h0, c0 = _setup("lstm", dtype=dtype)
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(layout.output_size, 2)).astype(dtype)
+    b = rng.normal(size=2).astype(dtype)
+    for batch in (1, 3):  # one row runs as a GEMV, several as a GEMM
+        plain = Stream(layout, params, batch_size=batch)
+        headed = Stream(layout, params, batch_size=batch, head=(W, b))
+        for x in X[:, :batch]:
+            expected = plain.step(x) @ W + b
+            rtol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(headed.step(x), expected, rtol=rtol)
+        for a, b_ in zip(headed.state[0], plain.state[0]):
+            np.testing.assert_array_equal(a, b_)
+    with pytest.raises(ValueError, match=r"head W must have shape \(3, n_outputs\)"):
+        Stream(layout, params, head=(W[:2], b))
+    with pytest.raises(ValueError, match="head must be a pair"):
+        Stream(layout, params, head=W)
+    other = np.float32 if dtype == np.float64 else np.float64
+    with pytest.raises(TypeError, match="head W is .* but params are"):
+        Stream(layout, params, head=(W.astype(other), b))

@@ -292,6 +292,15 @@ int crnn_sgd_update_f64(size_t n, double *params, const double *grad, double *ve
 int crnn_sum_squares_f32(size_t n, const float *x, double *out);
 int crnn_sum_squares_f64(size_t n, const double *x, double *out);
 
+/*
+ * A dense layer, out = x W + b: the estimators' output layer on a streamed step.
+ *   x (B, ldx)  W (n_in, n_out)  b (n_out)  out (B, n_out)
+ */
+int crnn_dense_f32(const crnn_blas_f32 *blas, int B, int n_in, int n_out, const float *x,
+                   int ldx, const float *W, const float *b, float *out);
+int crnn_dense_f64(const crnn_blas_f64 *blas, int B, int n_in, int n_out, const double *x,
+                   int ldx, const double *W, const double *b, double *out);
+
 #ifdef __cplusplus
 }
 #endif

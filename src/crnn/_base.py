@@ -33,6 +33,7 @@ from ._heads import init_dense
 from ._optim import SGD, Adam
 from ._parallel import serial_blas
 from ._patterns import PATTERNS, Network, get_pattern, infer_pattern
+from ._stream import PredictionStream
 from ._training import Trainer, split_validation, uses_validation
 from .functional import READOUTS, RNNLayout, init_params, init_readout_params
 from .preprocessing import sequence_moments, standard_scale
@@ -591,6 +592,43 @@ class BaseRNN(BaseEstimator, ABC):
             self._predictions(out.swapaxes(0, 1)[mask]),
             sample_weight=np.broadcast_to(sample_weight[:, np.newaxis], mask.shape)[mask],
         )
+
+    def stream(self, batch_size=1, method="predict"):
+        """Predict step by step, with the output layer: for online use at low latency.
+
+        A one-way (``bidirectional=False``) seq2vec or seq2seq model only. Much faster per
+        step than ``predict(x, initial_state=..., return_state=True)``, which validates and
+        allocates on every call; the same predictions as ``method`` on whole sequences.
+
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Number of independent sequences advanced together.
+        method : {"predict", "predict_proba", "predict_log_proba"}, default="predict"
+            What each step returns (the probabilities: classifiers only).
+
+        Returns
+        -------
+        stream : PredictionStream
+            With ``step(x)`` for ``x`` of shape ``(batch_size, n_features)``,
+            returning each sequence's prediction after that step; ``state``; and
+            ``reset(state=None)``. Keep BLAS on one thread around the steps
+            (``threadpoolctl.threadpool_limits(1)``), as in ``predict``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from crnn import RNNRegressor
+        >>> X = np.random.default_rng(0).normal(size=(20, 6, 2))
+        >>> reg = RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+        >>> reg.fit(X, X.sum(axis=2).cumsum(axis=1))  # seq2seq
+        RNNRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+        >>> stream = reg.stream()
+        >>> steps = [stream.step(x) for x in X[0][:, np.newaxis]]  # (1, 2) each
+        >>> bool(np.allclose(np.concatenate(steps), reg.predict(X[:1])[0]))
+        True
+        """
+        return PredictionStream(self, batch_size, method)
 
     def __sklearn_is_fitted__(self):
         # A fit that failed validation may have set n_features_in_ or classes_ already.

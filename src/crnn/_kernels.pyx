@@ -128,6 +128,10 @@ cdef extern from "crnn/crnn.h" nogil:
     int CRNN_PLAN_STEP, CRNN_PLAN_ATB
     int crnn_product_plan_f32(const crnn_blas_f32 *, int, int, int, int, int *, int *, int *)
     int crnn_product_plan_f64(const crnn_blas_f64 *, int, int, int, int, int *, int *, int *)
+    int crnn_dense_f32(const crnn_blas_f32 *, int, int, int, const float *, int, const float *,
+                       const float *, float *)
+    int crnn_dense_f64(const crnn_blas_f64 *, int, int, int, const double *, int,
+                       const double *, const double *, double *)
 
 # SciPy's BLAS is Fortran: column-major, every argument by pointer. A row-major product
 # C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the shims swap the operands.
@@ -441,6 +445,15 @@ def backward(LayerCall call not None, floating[::1] workspace, const floating[:,
         _raise_status(status)
 
 
+cdef int _bind_head(const floating[:, ::1] W, const floating[::1] b, floating[:, ::1] out,
+                    int n_batch, int n_hidden, void **head) except -1:
+    _check(W.shape[0] == n_hidden and b.shape[0] == W.shape[1] and out.shape[0] == n_batch
+           and out.shape[1] == W.shape[1], "head: W (H, n_out), b (n_out,), out (B, n_out)")
+    _check(W.shape[1] >= 1, "head: n_out >= 1")
+    head[0], head[1], head[2] = <void *>&W[0, 0], <void *>&b[0], &out[0, 0]
+    return 0
+
+
 cdef class StepKernel:
     """``forward`` with T = 1 through every layer of a one-way stack, bound once to its
     buffers: ``functional.Stream`` runs one call per step, and the buffer checks of
@@ -448,13 +461,16 @@ cdef class StepKernel:
 
     ``layers`` holds ``(W_x, W_h, b, b_hn, h, c, y, reserve)`` per layer; layer l reads
     ``x`` (l = 0, shape (1, B, I)) or layer l-1's ``y`` (1, B, H); ``h`` and ``c`` are both
-    the initial and the final state. The arrays are kept alive, and must not be resized.
+    the initial and the final state. ``head``, if given, is ``(W, b, out)``: a dense layer
+    ``out (B, n_out) = y W + b`` on the last layer's ``y``, run after it. The arrays are
+    kept alive, and must not be resized.
     """
-    cdef int n_layers, n_batch, n_in  # not B, I: complex.h defines I
+    cdef int n_layers, n_batch, n_in, n_out  # not B, I: complex.h defines I
     cdef bint single
     cdef crnn_dims *dims
     cdef crnn_layer_f32 *f32
     cdef crnn_layer_f64 *f64
+    cdef void *head[3]
     cdef void *workspace
     cdef object arrays
 
@@ -462,7 +478,7 @@ cdef class StepKernel:
         self.n_layers = 0
         self.dims, self.f32, self.f64 = NULL, NULL, NULL
 
-    def __init__(self, int cell, x, const int[::1] lengths, list layers, workspace):
+    def __init__(self, int cell, x, const int[::1] lengths, list layers, workspace, head=None):
         cdef Py_ssize_t l, n = len(layers)
         cdef LayerCall call
         cdef float[::1] workspace_f32
@@ -497,12 +513,20 @@ cdef class StepKernel:
             self.dims[l], self.f32[l], self.f64[l] = call.dims, call.f32, call.f64
             calls.append(call)
             layer_input = y
-        self.arrays = (calls, layers, workspace)  # the calls hold what backward would read
+        self.n_batch, self.n_in, self.n_out = self.dims[0].B, self.dims[0].n_in, 0
+        if head is not None:
+            W, b, out = head
+            if self.single:
+                _bind_head[float](W, b, out, self.n_batch, self.dims[n - 1].H, self.head)
+            else:
+                _bind_head[double](W, b, out, self.n_batch, self.dims[n - 1].H, self.head)
+            self.n_out = W.shape[1]
+        # The calls hold what backward would read; the head's arrays are kept alive too.
+        self.arrays = (calls, layers, workspace, head)
         if self.single:
             self.workspace = &workspace_f32[0]
         else:
             self.workspace = &workspace_f64[0]
-        self.n_batch, self.n_in = self.dims[0].B, self.dims[0].n_in
         self.n_layers = n
 
     cdef _free(self):
@@ -515,8 +539,8 @@ cdef class StepKernel:
         self._free()
 
     def run_f32(self, const float[:, :] x, bint check_finite):
-        """Copy x (B, I) into the input buffer and run every layer one step. Returns False,
-        with nothing run, if check_finite and x holds NaN or infinity."""
+        """Copy x (B, I) into the input buffer and run every layer (and the head) one step.
+        Returns False, with nothing run, if check_finite and x holds NaN or infinity."""
         _check(self.single, "run_f32 on a float64 kernel")
         return _run_step(self, x, check_finite)
 
@@ -553,6 +577,18 @@ cdef bint _run_step(StepKernel k, const floating[:, :] x, bint check_finite) exc
                                               <double *>k.workspace)
                 if status != CRNN_OK:
                     break
+            if status == CRNN_OK and k.n_out > 0:
+                l = k.n_layers - 1
+                if floating is float:
+                    status = crnn_dense_f32(
+                        &_blas_f32, k.n_batch, k.dims[l].H, k.n_out, k.f32[l].y,
+                        k.dims[l].ldy, <float *>k.head[0], <float *>k.head[1],
+                        <float *>k.head[2])
+                else:
+                    status = crnn_dense_f64(
+                        &_blas_f64, k.n_batch, k.dims[l].H, k.n_out, k.f64[l].y,
+                        k.dims[l].ldy, <double *>k.head[0], <double *>k.head[1],
+                        <double *>k.head[2])
     if status != CRNN_OK:
         _raise_status(status)
     return finite or not check_finite

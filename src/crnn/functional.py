@@ -771,6 +771,10 @@ class Stream:
         Initial states, as in ``forward``; None means zeros.
     check_finite : bool, default=True
         Refuse NaN or infinity in params, the initial states and every step's input.
+    head : tuple of ndarray (W, b), default=None
+        A dense output layer, ``W`` of shape ``(layout.output_size, n_outputs)`` and ``b``
+        of shape ``(n_outputs,)``, of params' dtype (copied): ``step`` then returns
+        ``y @ W + b``, computed in the same C call as the recurrent layers.
 
     Examples
     --------
@@ -782,7 +786,8 @@ class Stream:
     ((1, 4), (1, 1, 4))
     """
 
-    def __init__(self, layout, params, batch_size=1, h0=None, c0=None, check_finite=True):
+    def __init__(self, layout, params, batch_size=1, h0=None, c0=None, check_finite=True,
+                 head=None):
         if not isinstance(layout, RNNLayout):
             raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
         if layout.bidirectional:
@@ -828,9 +833,28 @@ class Stream:
             )
             for v, h, c, y, (reserve, _) in zip(self._views, self._h, self._c, self._y, sizes)
         ]
-        kernel = _kernels.StepKernel(self._cell, self._x, self._lengths, layers, workspace)
+        self._out = self._y[-1][0]
+        if head is not None:
+            head = self._check_head(head)
+            self._out = np.empty((self.batch_size, head[0].shape[1]), dtype=self._dtype)
+            head = (*head, self._out)
+        kernel = _kernels.StepKernel(
+            self._cell, self._x, self._lengths, layers, workspace, head
+        )
         self._run = kernel.run_f32 if self._dtype == np.float32 else kernel.run_f64
         self.reset(h0, c0)
+
+    def _check_head(self, head):
+        try:
+            W, b = head
+        except (TypeError, ValueError):
+            raise ValueError("head must be a pair (W, b) of arrays") from None
+        W = _check_array(W, "head W", 2, self._dtype, self.check_finite).copy()
+        b = _check_array(b, "head b", 1, self._dtype, self.check_finite).copy()
+        if W.shape[0] != self.layout.output_size or b.shape != W.shape[1:]:
+            raise ValueError(f"head W must have shape ({self.layout.output_size}, n_outputs) "
+                             f"and b (n_outputs,); got {W.shape} and {b.shape}")
+        return W, b
 
     def reset(self, h0=None, c0=None):
         """Start over from the given initial states.
@@ -871,8 +895,9 @@ class Stream:
 
         Returns
         -------
-        y : ndarray of shape (batch_size, layout.output_size)
-            The last layer's new state (a new array).
+        y : ndarray of shape (batch_size, layout.output_size) or (batch_size, n_outputs)
+            The last layer's new state, or with ``head`` the output layer's values (a new
+            array).
         """
         if type(x) is not np.ndarray or x.dtype != self._dtype:
             x = _check_array(x, "x", 2, self._dtype, check_finite=False)
@@ -885,7 +910,7 @@ class Stream:
         # One call copies x in, checks it and runs every layer (the kernel bound in __init__).
         if not self._run(x, self.check_finite):
             raise ValueError("x contains NaN or infinity")
-        return self._y[-1][0].copy()
+        return self._out.copy()
 
 
 # ------------------------------------------------------------------------------ readouts

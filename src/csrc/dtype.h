@@ -42,3 +42,4 @@ static inline real FN(round_log2)(real y, real *s)
 #include "layer.c"
 #include "optim.c"
 #include "readout.c"
+#include "dense.c"

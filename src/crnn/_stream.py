@@ -1,0 +1,128 @@
+"""Step-by-step prediction from a fitted estimator: what ``est.stream()`` returns."""
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._loss import log_softmax, softmax
+from .functional import Stream
+
+__all__ = ["PredictionStream"]
+
+_METHODS = ("predict", "predict_proba", "predict_log_proba")
+
+
+class PredictionStream:
+    """Predict one step at a time from a fitted one-way seq2vec or seq2seq model.
+
+    Made by the estimators' ``stream`` method. The recurrent layers and the
+    output layer run in :class:`crnn.functional.Stream` (one C call a step);
+    each :meth:`step` then applies what ``method`` applies (labels, probabilities, or values in the
+    targets' units), so feeding sequences step by step gives what ``method``
+    gives on the whole sequences: at every step for seq2seq, and after the
+    last step for seq2vec (whose prediction is the one after each step so far).
+
+    Parameters
+    ----------
+    estimator : RNNClassifier or RNNRegressor
+        Fitted, one-way (``bidirectional=False``), pattern seq2vec or seq2seq.
+        Its weights are copied: refitting it does not change the stream.
+    batch_size : int, default=1
+        Number of independent sequences advanced together.
+    method : {"predict", "predict_proba", "predict_log_proba"}, default="predict"
+        What :meth:`step` returns; the probabilities need a classifier.
+
+    Attributes
+    ----------
+    batch_size : int
+    method : str
+    """
+
+    def __init__(self, estimator, batch_size=1, method="predict"):
+        check_is_fitted(estimator)
+        if method not in _METHODS or not hasattr(estimator, method):
+            available = [m for m in _METHODS if hasattr(estimator, m)]
+            raise ValueError(
+                f"method must be one of {available} for {type(estimator).__name__}, got "
+                f"{method!r}."
+            )
+        pattern = estimator.pattern_
+        if pattern not in ("seq2vec", "seq2seq") or estimator.bidirectional:
+            raise ValueError(
+                "stream() needs a one-way (bidirectional=False) seq2vec or seq2seq model, whose "
+                "prediction after a step depends only on the steps so far; this one is "
+                f"{'bidirectional ' if estimator.bidirectional else ''}{pattern!r}."
+            )
+        network = estimator._network()
+        enc, _, W, b = network.split(estimator.params_)
+        self.batch_size, self.method = batch_size, method
+        self._stream = Stream(network.encoder, enc, batch_size=batch_size, head=(W, b))
+        self._dtype = W.dtype
+        self._x_shape = (batch_size, estimator.n_features_in_)
+        self._head = _head(estimator, method)
+        self._input_mean = _fitted_or_none(estimator, "input_mean_")
+        self._input_scale = _fitted_or_none(estimator, "input_scale_")
+
+    @property
+    def state(self):
+        """``(h, c)``: the hidden states after the last step, one ``(1, batch_size, H_l)``
+        array per layer (``c``: the LSTM's cell states, else None). Copies, valid as the
+        ``initial_state`` of the estimator's ``predict`` and as the argument of :meth:`reset`."""
+        return self._stream.state
+
+    def reset(self, state=None):
+        """Start every sequence over: from zeros, or from ``state`` (as :attr:`state`, or as
+        ``predict(..., return_state=True)`` returns it)."""
+        h0, c0 = (None, None) if state is None else state
+        self._stream.reset(h0, c0)
+
+    def step(self, x):
+        """Advance every sequence by one step and predict.
+
+        Parameters
+        ----------
+        x : array-like of shape (batch_size, n_features)
+            One step of each sequence.
+
+        Returns
+        -------
+        y : ndarray of shape (batch_size,) or (batch_size, n_outputs)
+            For each sequence, what ``method`` returns for this step: a label,
+            class probabilities (float64), or a value or vector (float64).
+        """
+        if type(x) is not np.ndarray or x.dtype != self._dtype:
+            x = np.asarray(x, dtype=self._dtype)
+        if x.shape != self._x_shape:
+            raise ValueError(
+                f"x must have shape (batch_size, n_features) = {self._x_shape}: one step of "
+                f"each sequence; got {x.shape}."
+            )
+        if self._input_mean is not None:
+            x = (x - self._input_mean) / self._input_scale
+        return self._head(self._stream.step(x))
+
+
+def _head(estimator, method):
+    """What turns the output layer's values ``(B, k)`` into ``method``'s result."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        if method == "predict":
+            return lambda out: classes[out.argmax(axis=1)]
+        normalize = softmax if method == "predict_proba" else log_softmax
+        return lambda out: normalize(out.astype(np.float64))
+    mean = _fitted_or_none(estimator, "target_mean_")
+    scale = _fitted_or_none(estimator, "target_scale_")
+    single = estimator.n_outputs_ == 1
+    if mean is None:
+        return (
+            (lambda out: out[:, 0].astype(np.float64))
+            if single
+            else (lambda out: out.astype(np.float64))
+        )
+    if single:
+        return lambda out: out[:, 0] * scale + mean
+    return lambda out: out * scale + mean
+
+
+def _fitted_or_none(estimator, name):
+    """A fitted attribute that some versions or settings do not have (then None)."""
+    return getattr(estimator, name, None)
