@@ -19,6 +19,7 @@ its multi-thread mode differently: the batch split over ``threads`` parallel par
 per-step products when another process holds a core.
 """
 
+import warnings
 from contextlib import nullcontext
 
 import numpy as np
@@ -172,6 +173,29 @@ class CrnnImpl(_Impl):
             for x in problem.X:
                 h = stream.step(x)
             return h
+
+        return run
+
+    def stream_estimator(self, problem):
+        """``RNNRegressor.stream()``: ``Stream`` plus the output layer (one target) and the
+        estimator's prediction; returns the final hidden state, as ``stream`` does."""
+        from crnn import RNNRegressor
+
+        s = problem.shape
+        layout, params = self._layout_params(problem)
+        X = problem.X.swapaxes(0, 1)[:, :2]  # a tiny fit sets up the fitted attributes
+        reg = RNNRegressor(cell=s.cell, hidden_layer_sizes=(s.H,), max_iter=1, dtype=s.dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            reg.fit(X, X[:, :, 0])
+        reg.params_[: layout.n_params] = params
+        stream = reg.stream(batch_size=s.B)
+
+        def run():
+            stream.reset()
+            for x in problem.X:
+                stream.step(x)
+            return stream.state[0][0][0]
 
         return run
 

@@ -176,14 +176,25 @@ def _targets_section(threads, train):
 
 def _infer_section(records, unit, scale, what):
     peers = _peers(records)
+    # Streaming: the estimator's stream() against functional.Stream ("crnn").
+    estimator = all("crnn_estimator" in r["times"] and "crnn" in r["times"] for r in records)
     header = (
         ["cell", "B", "T", "I", "H"]
         + [f"{p} {unit}" for p in peers]
+        + ([f"estimator {unit}", "estimator / crnn"] if estimator else [])
         + ["vs torch", "vs numpy", "agree"]
     )
     rows = [
         [r["cell"], r["B"], r["T"], r["I"], r["H"]]
         + [_ms(r["times"][p], scale) for p in peers]
+        + (
+            [
+                _ms(r["times"]["crnn_estimator"], scale),
+                f"{median(r['times']['crnn_estimator']) / median(r['times']['crnn']):.2f}",
+            ]
+            if estimator
+            else []
+        )
         + [_fmt(_speedup(r, "torch")), _fmt(_speedup(r, "numpy")), _check(r)]
         for r in records
     ]

@@ -51,11 +51,12 @@ def _check(results, dtype):
 
 
 def _sample(fns, settings, impls):
-    """Sample ``fns``, those of an implementation (``crnn``, ``crnn_full``) in its context."""
+    """Sample ``fns``, those of an implementation (``crnn``, ``crnn_full``, ...) in its
+    context."""
     contexts = {
-        name: impls[name.removesuffix("_full")].context
+        name: impls[name.partition("_")[0]].context
         for name in fns
-        if name.removesuffix("_full") in impls
+        if name.partition("_")[0] in impls
     }
     return interleaved(
         fns, settings.repeats, settings.min_time, settings.max_time, contexts=contexts
@@ -100,11 +101,16 @@ def infer(impls, shape, settings):
 
 
 def stream(impls, shape, settings):
-    """``shape.T`` calls of one step each, the state carried; times are per step."""
+    """``shape.T`` calls of one step each, the state carried; times are per step.
+
+    With crnn, also ``crnn_estimator``: a fitted estimator's ``stream()``, whose steps add
+    the output layer and the prediction to ``functional.Stream``'s.
+    """
     problem = make_problem(shape)
-    samples, outputs = _sample(
-        {name: impl.stream(problem) for name, impl in impls.items()}, settings, impls
-    )
+    fns = {name: impl.stream(problem) for name, impl in impls.items()}
+    if "crnn" in impls:
+        fns["crnn_estimator"] = impls["crnn"].stream_estimator(problem)
+    samples, outputs = _sample(fns, settings, impls)
     per_step = {name: [t / shape.T for t in times] for name, times in samples.items()}
     return {
         "bench": "stream",

@@ -89,6 +89,8 @@ class PredictionStream:
             For each sequence, what ``method`` returns for this step: a label,
             class probabilities (float64), or a value or vector (float64).
         """
+        if self._input_mean is not None:
+            x = (np.asarray(x) - self._input_mean) / self._input_scale
         if type(x) is not np.ndarray or x.dtype != self._dtype:
             x = np.asarray(x, dtype=self._dtype)
         if x.shape != self._x_shape:
@@ -96,9 +98,8 @@ class PredictionStream:
                 f"x must have shape (batch_size, n_features) = {self._x_shape}: one step of "
                 f"each sequence; got {x.shape}."
             )
-        if self._input_mean is not None:
-            x = (x - self._input_mean) / self._input_scale
-        return self._head(self._stream.step(x))
+        # Every head returns a new array: the stream's buffer needs no copy.
+        return self._head(self._stream.step(x, copy=False))
 
 
 def _head(estimator, method):

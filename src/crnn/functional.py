@@ -885,19 +885,21 @@ class Stream:
         c = [x[None].copy() for x in self._c] if self.layout.cell == "lstm" else None
         return h, c
 
-    def step(self, x):
+    def step(self, x, copy=True):
         """Advance every stream by one step.
 
         Parameters
         ----------
         x : ndarray of shape (batch_size, layout.input_size)
             The next input of every stream.
+        copy : bool, default=True
+            False returns the stream's own buffer, which the next step overwrites: one copy
+            less, for a caller that is done with the result by then.
 
         Returns
         -------
         y : ndarray of shape (batch_size, layout.output_size) or (batch_size, n_outputs)
-            The last layer's new state, or with ``head`` the output layer's values (a new
-            array).
+            The last layer's new state, or with ``head`` the output layer's values.
         """
         if type(x) is not np.ndarray or x.dtype != self._dtype:
             x = _check_array(x, "x", 2, self._dtype, check_finite=False)
@@ -910,7 +912,7 @@ class Stream:
         # One call copies x in, checks it and runs every layer (the kernel bound in __init__).
         if not self._run(x, self.check_finite):
             raise ValueError("x contains NaN or infinity")
-        return self._out.copy()
+        return self._out.copy() if copy else self._out
 
 
 # ------------------------------------------------------------------------------ readouts
