@@ -132,7 +132,9 @@ def test_per_step_sample_weights(tagger):
     )
     score = get_scorer("accuracy")(clf, X, Y, sample_weight=per_sequence)
     assert score == pytest.approx(expected)
-    with pytest.raises(ValueError, match=r"one weight per sequence \(100,\) or one per step"):
+    with pytest.raises(
+        ValueError, match=r"per-step weights need shape \(n_sequences, n_steps\) = \(100, 20\)"
+    ):
         get_scorer("accuracy")(clf, X, Y, sample_weight=np.ones((100, 3)))
     with pytest.raises(ValueError, match="nothing to score"):
         get_scorer("accuracy")(clf, X, Y, sample_weight=np.zeros(Y.shape))

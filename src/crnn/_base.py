@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_feature_names, _check_sample_weight, check_is_fitted
 
 from ._chunked import ChunkedSequences, ChunkedTrainingData, chunk_bounds, is_chunked
-from ._data import TrainingData, pad_targets, unpad
+from ._data import TrainingData, check_step_weights, is_step_weights, pad_targets, unpad
 from ._heads import init_dense
 from ._optim import SGD, Adam
 from ._parallel import serial_blas
@@ -264,9 +264,15 @@ class BaseRNN(BaseEstimator, ABC):
         if name == "auto":
             pattern = get_pattern(infer_pattern(y, x_lengths))
         n = len(x) if x_lengths is None else len(x_lengths)
-        sample_weight = _check_sample_weight(
-            sample_weight, np.empty((n, 0)), dtype=x.dtype, ensure_non_negative=True
-        )
+        if not is_step_weights(sample_weight):
+            sample_weight = _check_sample_weight(
+                sample_weight, np.empty((n, 0)), dtype=x.dtype, ensure_non_negative=True
+            )
+        elif not pattern.per_step:
+            raise ValueError(
+                f"sample_weight has one weight per step, but pattern {pattern.name!r} has one "
+                f"target per sequence: pass sample_weight of shape ({n},)."
+            )
         y, y_lengths, weights, mask = pattern.targets(
             self, self._head, y, n, x_lengths, sample_weight, reset, classes
         )
@@ -275,7 +281,8 @@ class BaseRNN(BaseEstimator, ABC):
             weights = weights * target_weights
         if not weights.sum() > 0:
             raise ValueError(
-                "The sample weights sum to zero: at least one sequence needs a positive weight."
+                "The sample weights sum to zero: at least one sequence (or step) needs a "
+                "positive weight."
             )
         weights = weights.astype(x.dtype, copy=False)
         data = ChunkedTrainingData if isinstance(x, ChunkedSequences) else TrainingData
@@ -297,9 +304,15 @@ class BaseRNN(BaseEstimator, ABC):
         y : array-like or list of array-like
             The targets; with ``pattern="auto"`` their shape picks the pattern
             (see the table in the class docstring).
-        sample_weight : array-like of shape (n_sequences,), default=None
+        sample_weight : array-like of shape (n_sequences,) or (n_sequences, n_steps), \
+                default=None
             Weight of each sequence in the loss (of each of its steps for the
-            per-step patterns). None gives every sequence weight 1.
+            per-step patterns). None gives every sequence weight 1. Per-step
+            patterns also take one weight per target step: an array as wide as
+            the longest target sequence, or a list of 1D arrays. A step of
+            weight zero adds nothing to the loss and, except in encdec (whose
+            decoder reads every previous target), its target is not read: it
+            may hold anything.
 
         Returns
         -------
@@ -572,7 +585,7 @@ class BaseRNN(BaseEstimator, ABC):
         return hasattr(self, "pattern_") and self._pattern.per_step
 
     def _score_steps(self, X, y, sample_weight, metric):
-        """``metric`` over every step of per-step targets, each step weighted by its sequence."""
+        """``metric`` over every step of per-step targets, weighted by step or by sequence."""
         check_is_fitted(self)
         network = self._network()
         pattern = self._pattern
@@ -586,11 +599,14 @@ class BaseRNN(BaseEstimator, ABC):
         with serial_blas():
             out, _ = self._outputs(network, x, lengths, out_lengths)
         mask = np.arange(values.shape[1]) < y_lengths[:, np.newaxis]
-        sample_weight = _check_sample_weight(sample_weight, np.empty((n, 0)))
+        if is_step_weights(sample_weight):
+            weights = check_step_weights(sample_weight, y_lengths)
+            mask &= weights > 0  # masked steps: their targets are not read
+        else:
+            sample_weight = _check_sample_weight(sample_weight, np.empty((n, 0)))
+            weights = np.broadcast_to(sample_weight[:, np.newaxis], mask.shape)
         return metric(
-            values[mask],
-            self._predictions(out.swapaxes(0, 1)[mask]),
-            sample_weight=np.broadcast_to(sample_weight[:, np.newaxis], mask.shape)[mask],
+            values[mask], self._predictions(out.swapaxes(0, 1)[mask]), sample_weight=weights[mask]
         )
 
     def stream(self, batch_size=1, method="predict"):

@@ -31,9 +31,11 @@ __all__ = [
     "TrainingData",
     "as_sequence_list",
     "check_sequences",
+    "check_step_weights",
     "check_vectors",
     "gather_time_major",
     "is_ragged",
+    "is_step_weights",
     "pad_targets",
     "unpad",
 ]
@@ -400,6 +402,62 @@ def _pad_ragged_targets(items, lengths):
     values[:] = flat[:1]
     values[np.arange(values.shape[1]) < y_lengths[:, np.newaxis]] = flat
     return values, y_lengths
+
+
+def is_step_weights(sample_weight):
+    """Whether ``sample_weight`` holds one weight per step (2D, or a list of sequences)
+    rather than one per sequence."""
+    if sample_weight is None:
+        return False
+    sample_weight = as_sequence_list(sample_weight)
+    return is_ragged(sample_weight) or np.asarray(sample_weight).ndim == 2
+
+
+def check_step_weights(sample_weight, lengths, dtype=np.float64):
+    """Validate per-step sample weights against the target lengths.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_sequences, n_steps), or list of array-like
+        One weight per target step: an array as wide as the longest target sequence
+        (entries past each sequence's length are ignored), or one 1D array per sequence.
+    lengths : ndarray of shape (n_sequences,)
+        The lengths of the target sequences.
+    dtype : numpy dtype, default=np.float64
+
+    Returns
+    -------
+    weights : ndarray of shape (n_sequences, n_steps)
+        Zero past each length.
+    """
+    n, n_steps = len(lengths), int(lengths.max())
+    expected = f"(n_sequences, n_steps) = ({n}, {n_steps}), or one 1D array per sequence"
+    sample_weight = as_sequence_list(sample_weight)
+    if isinstance(sample_weight, (list, tuple)):
+        if len(sample_weight) != n or any(np.ndim(w) != 1 for w in sample_weight):
+            raise ValueError(f"Per-step sample_weight must have shape {expected}.")
+        sizes = np.array([len(w) for w in sample_weight])
+        if (sizes != lengths).any():
+            i = np.flatnonzero(sizes != lengths)[0]
+            raise ValueError(
+                f"sample_weight[{i}] has {sizes[i]} weights but target sequence {i} has "
+                f"{lengths[i]} steps; per-step weights need one weight for every step."
+            )
+        weights = np.zeros((n, n_steps), dtype=dtype)
+        for i, w in enumerate(sample_weight):
+            weights[i, : len(w)] = w
+    else:
+        weights = np.array(sample_weight, dtype=dtype)
+        if weights.shape != (n, n_steps):
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}; per-step weights need shape "
+                f"{expected}; per-sequence weights shape ({n},)."
+            )
+    real = np.arange(n_steps) < lengths[:, np.newaxis]
+    if not (np.isfinite(weights[real]).all() and (weights[real] >= 0).all()):
+        raise ValueError("sample_weight must be finite and non-negative at every real step.")
+    weights[~real] = 0
+    return weights
 
 
 def unpad(values, lengths):

@@ -477,8 +477,10 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             Every class that any call will see. Required on the first call
             (unless the model was fitted by ``fit``); later calls may omit it
             or must repeat the same classes.
-        sample_weight : array-like of shape (n_sequences,), default=None
-            Weight of each sequence; None for equal weights.
+        sample_weight : array-like of shape (n_sequences,) or (n_sequences, n_steps), \
+                default=None
+            Weight of each sequence, or of each target step, as for ``fit``;
+            None for equal weights.
 
         Returns
         -------
@@ -610,8 +612,10 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             Input sequences, as for ``fit``.
         y : array-like or list of array-like
             True labels, as for ``fit``.
-        sample_weight : array-like of shape (n_sequences,), default=None
-            Weight of each sequence (shared by its steps).
+        sample_weight : array-like of shape (n_sequences,) or (n_sequences, n_steps), \
+                default=None
+            Weight of each sequence (shared by its steps), or of each target
+            step; steps of weight zero are left out.
 
         Returns
         -------
@@ -779,8 +783,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             Input sequences, as for ``fit``.
         y : array-like or list of array-like
             Targets, as for ``fit``; the pattern is fixed by the first call.
-        sample_weight : array-like of shape (n_sequences,), default=None
-            Weight of each sequence; None for equal weights.
+        sample_weight : array-like of shape (n_sequences,) or (n_sequences, n_steps), \
+                default=None
+            Weight of each sequence, or of each target step, as for ``fit``;
+            None for equal weights.
 
         Returns
         -------
@@ -832,8 +838,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             Input sequences, as for ``fit``.
         y : array-like or list of array-like
             True targets, as for ``fit``.
-        sample_weight : array-like of shape (n_sequences,), default=None
-            Weight of each sequence (shared by its steps).
+        sample_weight : array-like of shape (n_sequences,) or (n_sequences, n_steps), \
+                default=None
+            Weight of each sequence (shared by its steps), or of each target
+            step; steps of weight zero are left out.
 
         Returns
         -------

@@ -42,9 +42,11 @@ import numpy as np
 from ._data import (
     as_sequence_list,
     check_sequences,
+    check_step_weights,
     check_vectors,
     gather_time_major,
     is_ragged,
+    is_step_weights,
     pad_targets,
 )
 from ._heads import loss_and_backward
@@ -179,6 +181,9 @@ class _Pattern:
     streaming = True
     # Whether the encoder reads the whole input before any output (pool_steps allowed).
     whole_input = False
+    # Whether training reads the targets as inputs too (teacher forcing), so that a step of
+    # weight zero still needs its target.
+    reads_targets = False
 
     def decoder(self, encoder, n_outputs):
         """The decoder's layout, or None."""
@@ -195,15 +200,22 @@ class _Pattern:
     def targets(self, est, head, y, n, x_lengths, sample_weight, reset, classes):
         """Validate and encode targets; returns ``(y, y_lengths, weights, mask)``.
 
-        ``y`` is time-major ``(T_y, N)`` codes or ``(T_y, N, k)`` values, ``weights``
-        ``(T_y, N)`` (``sample_weight`` per step, zero at padding), ``mask`` the real steps.
+        ``sample_weight`` is ``(N,)``, or per step (see :func:`check_step_weights`). ``y`` is
+        time-major ``(T_y, N)`` codes or ``(T_y, N, k)`` values, ``weights`` ``(T_y, N)``
+        (zero at padding), ``mask`` the steps whose targets are read.
         """
         values, y_lengths = pad_targets(
             y, n, lengths=self.target_lengths(x_lengths), nan_padding=head.nan_padding
         )
         mask = np.arange(values.shape[1])[:, np.newaxis] < y_lengths
+        if is_step_weights(sample_weight):
+            weights = check_step_weights(sample_weight, y_lengths).T
+            if not self.reads_targets:
+                mask &= weights > 0  # a step of weight zero is masked: its target is not read
+        else:
+            weights = mask * sample_weight
         y = head.encode_step_targets(est, values.swapaxes(0, 1), mask, reset, classes)
-        return y, y_lengths, mask * sample_weight, mask
+        return y, y_lengths, weights, mask
 
     def n_steps_out(self, y_lengths):
         """The default number of output steps learned at the first fit (None: X's)."""
@@ -444,6 +456,7 @@ class EncDec(_Pattern):
     free_output_steps = True
     streaming = False
     whole_input = True
+    reads_targets = True
 
     def decoder(self, encoder, n_outputs):
         """A one-way stack with ``num_directions * H`` units per layer, inputs ``k + 1``."""

@@ -30,9 +30,9 @@ from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from sklearn.metrics import make_scorer
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples
+from sklearn.utils.validation import _check_sample_weight, _num_samples
 
-from ._data import check_sequences, pad_targets
+from ._data import check_sequences, check_step_weights, is_step_weights, pad_targets
 
 __all__ = ["StepScorer", "get_scorer", "make_step_scorer"]
 
@@ -101,7 +101,12 @@ class StepScorer:
         keep = np.arange(values.shape[1]) < lengths[:, np.newaxis]
         weights = {}
         if sample_weight is not None:
-            step_weight = _step_weights(sample_weight, keep.shape)
+            if is_step_weights(sample_weight):
+                step_weight = check_step_weights(sample_weight, lengths)
+            else:
+                step_weight = np.broadcast_to(
+                    _check_sample_weight(sample_weight, values)[:, np.newaxis], keep.shape
+                )
             keep &= step_weight != 0
             weights["sample_weight"] = step_weight[keep]
         if not keep.any():
@@ -191,19 +196,6 @@ def _final_step(estimator, X):
             X = estimator[:-1].transform(X)
         estimator = estimator.steps[-1][1]
     return estimator, X
-
-
-def _step_weights(sample_weight, shape):
-    """Per-sequence ``(n,)`` or per-step ``(n, n_steps)`` weights as ``(n, n_steps)``."""
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.shape == shape[:1]:
-        return np.broadcast_to(weights[:, np.newaxis], shape)
-    if weights.shape != shape:
-        raise ValueError(
-            f"sample_weight has shape {weights.shape}; per-step targets take one weight per "
-            f"sequence {shape[:1]} or one per step {shape}."
-        )
-    return weights
 
 
 def _has(name):
