@@ -24,7 +24,7 @@ SMALL = {"hidden_layer_sizes": (5,), "max_iter": 3, "random_state": 0}
 
 
 def _fit_all():
-    """``(name, fitted estimator, input)`` for each estimator and pattern, bare and in pipelines."""
+    """``(name, fitted estimator, input)`` for each estimator and pattern, bare or in pipelines."""
     labels = (X3[..., 0] > 0).astype(int)
     values = X3.sum(axis=2)
     ragged = [x[: 3 + i % 4] for i, x in enumerate(X3)]

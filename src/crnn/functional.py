@@ -786,8 +786,9 @@ class Stream:
     ((1, 4), (1, 1, 4))
     """
 
-    def __init__(self, layout, params, batch_size=1, h0=None, c0=None, check_finite=True,
-                 head=None):
+    def __init__(
+        self, layout, params, batch_size=1, h0=None, c0=None, check_finite=True, head=None
+    ):
         if not isinstance(layout, RNNLayout):
             raise TypeError(f"layout must be an RNNLayout, got {type(layout).__name__}")
         if layout.bidirectional:
@@ -838,9 +839,7 @@ class Stream:
             head = self._check_head(head)
             self._out = np.empty((self.batch_size, head[0].shape[1]), dtype=self._dtype)
             head = (*head, self._out)
-        kernel = _kernels.StepKernel(
-            self._cell, self._x, self._lengths, layers, workspace, head
-        )
+        kernel = _kernels.StepKernel(self._cell, self._x, self._lengths, layers, workspace, head)
         self._run = kernel.run_f32 if self._dtype == np.float32 else kernel.run_f64
         self.reset(h0, c0)
 
@@ -852,8 +851,10 @@ class Stream:
         W = _check_array(W, "head W", 2, self._dtype, self.check_finite).copy()
         b = _check_array(b, "head b", 1, self._dtype, self.check_finite).copy()
         if W.shape[0] != self.layout.output_size or b.shape != W.shape[1:]:
-            raise ValueError(f"head W must have shape ({self.layout.output_size}, n_outputs) "
-                             f"and b (n_outputs,); got {W.shape} and {b.shape}")
+            raise ValueError(
+                f"head W must have shape ({self.layout.output_size}, n_outputs) "
+                f"and b (n_outputs,); got {W.shape} and {b.shape}"
+            )
         return W, b
 
     def reset(self, h0=None, c0=None):
