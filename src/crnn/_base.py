@@ -88,6 +88,7 @@ class BaseRNN(BaseEstimator, ABC):
             None,
         ],
         "scale_inputs": ["boolean"],
+        "callback": [callable, None],
     }
 
     @abstractmethod
@@ -128,6 +129,7 @@ class BaseRNN(BaseEstimator, ABC):
         dtype,
         n_jobs,
         scale_inputs,
+        callback,
     ):
         self.pattern = pattern
         self.cell = cell
@@ -163,6 +165,7 @@ class BaseRNN(BaseEstimator, ABC):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.scale_inputs = scale_inputs
+        self.callback = callback
 
     # ----------------------------------------------------------------- strategies
 

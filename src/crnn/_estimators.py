@@ -131,7 +131,9 @@ _COMMON_PARAMETERS = """
 
     verbose : bool, default=False
         Print the loss of every epoch (and validation loss and score with
-        early stopping) with its duration.
+        early stopping) with its duration, and within an epoch that runs
+        longer than a few seconds its progress and the time it has left, at
+        most every few seconds.
 
     warm_start : bool, default=False
         Continue from the fitted weights when ``fit`` is called again (same
@@ -215,6 +217,19 @@ _COMMON_PARAMETERS = """
         learned in those units, and moving the units under them would change
         what every learned weight means. Turn it off for inputs whose raw
         scale the network must see.
+
+    callback : callable or None, default=None
+        Called after every epoch (of ``fit`` and ``partial_fit``) as
+        ``callback(estimator, info)``, to checkpoint, log or stop on a metric
+        of your own. ``info`` is a dict of the epoch's figures: ``epoch`` (its
+        number, counting every epoch since the first fit), ``loss``,
+        ``validation_loss`` and ``validation_score`` (None without early
+        stopping), ``learning_rate``, ``time`` (seconds) and ``updates``
+        (optimizer steps in the epoch). The estimator holds that epoch's
+        weights and fitted attributes, so it can be saved or scored. A true
+        return value stops training there (``callback_stopped_``); with early
+        stopping the best epoch's weights are still restored. Not saved by
+        :func:`crnn.save`, being code.
 """
 
 _COMMON_ATTRIBUTES = """
@@ -275,6 +290,9 @@ _COMMON_ATTRIBUTES = """
     input_scale_ : ndarray of shape (n_features,) or None
         Standard deviation of each input feature (1 for a constant one), the
         divisor of the inputs (float64); None with ``scale_inputs=False``.
+
+    callback_stopped_ : bool
+        Whether ``callback`` stopped the last ``fit`` or ``partial_fit``.
 
     t_ : int
         Number of training sequences seen, over all epochs and calls.
@@ -416,6 +434,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         dtype="float32",
         n_jobs=None,
         scale_inputs=True,
+        callback=None,
         class_weight=None,
     ):
         super().__init__(
@@ -453,6 +472,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             dtype=dtype,
             n_jobs=n_jobs,
             scale_inputs=scale_inputs,
+            callback=callback,
         )
         self.class_weight = class_weight
 
@@ -721,6 +741,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         dtype="float32",
         n_jobs=None,
         scale_inputs=True,
+        callback=None,
         scale_targets=True,
     ):
         super().__init__(
@@ -758,6 +779,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             dtype=dtype,
             n_jobs=n_jobs,
             scale_inputs=scale_inputs,
+            callback=callback,
         )
         self.scale_targets = scale_targets
 

@@ -109,6 +109,8 @@ class _Encoder:
     def estimator(self, estimator):
         name = _class_name(estimator, self.classes)
         params = estimator.get_params(deep=False)
+        # A callback is code, which this format never stores: a loaded model has none.
+        params.pop("callback", None)
         return {
             "__estimator__": {
                 "class": name,
@@ -388,11 +390,11 @@ def save(estimator, path):
     Parameters
     ----------
     estimator : RNNClassifier, RNNRegressor or RNNForecaster
-        The estimator to save, fitted or not. Its hyper-parameters and its
-        public fitted attributes (names ending in ``"_"``) are saved; private
-        state is not: a loaded estimator predicts exactly like the saved one,
-        and training it further (``partial_fit``, ``warm_start``) starts a
-        fresh optimizer.
+        The estimator to save, fitted or not. Its hyper-parameters (but
+        ``callback``, which is code) and its public fitted attributes (names
+        ending in ``"_"``) are saved; private state is not: a loaded estimator
+        predicts exactly like the saved one, and training it further
+        (``partial_fit``, ``warm_start``) starts a fresh optimizer.
     path : str or os.PathLike
         The file to write, used as given (no extension is added; ``.npz`` is
         customary).

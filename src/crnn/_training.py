@@ -17,7 +17,8 @@ updates without improvement: on 36 sequences in minibatches of 32 an epoch is tw
 updates, and ten of them are too few to leave the first plateau.
 
 A copy of the weights after each finished epoch (``last_good``) is the fallback when a
-loss, gradient or weight becomes non-finite, or on Ctrl-C.
+loss, gradient or weight becomes non-finite, or on Ctrl-C. The estimator's ``callback``
+sees each finished epoch and may stop training there.
 """
 
 import time
@@ -45,6 +46,11 @@ def uses_validation(est, n_sequences):
     if isinstance(est.early_stopping, str):  # "auto"
         return n_sequences is not None and n_sequences >= AUTO_EARLY_STOPPING_MIN_SEQUENCES
     return bool(est.early_stopping)
+
+
+# With verbose, the least time between two progress lines within an epoch, in seconds: an
+# epoch shorter than this prints only its summary line.
+PROGRESS_INTERVAL = 5.0
 
 
 class _Diverged(Exception):
@@ -110,6 +116,7 @@ class Trainer:
         params = est.params_
         last_good = params.copy()
         best = params.copy() if validation is not None else None
+        est.callback_stopped_ = False
         epoch = 0
         try:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -117,7 +124,13 @@ class Trainer:
                     start_time = time.perf_counter()
                     est.loss_, updates = self.epoch(train)
                     last_good[:] = params
-                    if self.end_epoch(len(train), updates, validation, best, start_time):
+                    stop = self.end_epoch(len(train), updates, validation, best, start_time)
+                    validating = validation is not None
+                    if est.callback is not None and self.ask_callback(
+                        start_time, updates, validating
+                    ):
+                        break
+                    if stop:
                         break
                     if epoch == epochs and not incremental:
                         warnings.warn(
@@ -164,8 +177,12 @@ class Trainer:
         # The L2 penalty of the whole training set, alpha/2 ||W||^2, shared by its n sequences.
         decay = (est.alpha / n) * network.weight_mask(params.dtype) if est.alpha > 0 else None
         epoch_loss = 0.0
-        updates = 0
+        updates = seen = 0
+        progress = _Progress(len(est.loss_curve_) + 1, n) if est.verbose else None
         for batch in self.minibatches(data):
+            seen += len(batch)
+            if progress is not None:
+                progress.report(seen - len(batch))
             batch_weight = float(batch.weights.sum())
             if batch_weight == 0:
                 continue
@@ -219,6 +236,25 @@ class Trainer:
             print(f"{message} ({time.perf_counter() - start_time:.2f} s)")
         return self.should_stop(validation is not None)
 
+    def ask_callback(self, start_time, updates, validating):
+        """Call the estimator's callback on the epoch just recorded; True if it says stop."""
+        est = self.est
+        info = {
+            "epoch": len(est.loss_curve_),
+            "loss": est.loss_,
+            "validation_loss": est.validation_loss_curve_[-1] if validating else None,
+            "validation_score": est.validation_scores_[-1] if validating else None,
+            "learning_rate": est._optimizer.learning_rate,
+            "time": time.perf_counter() - start_time,
+            "updates": updates,
+        }
+        if not est.callback(est, info):
+            return False
+        est.callback_stopped_ = True
+        if est.verbose:
+            print(f"Training stopped by the callback after epoch {info['epoch']}.")
+        return True
+
     def should_stop(self, validating):
         """The stopping rule: a plateau of more than ``n_iter_no_change`` epochs, then the
         optimizer's plateau rule: a smaller learning rate, or a stop, which also waits for
@@ -239,3 +275,24 @@ class Trainer:
             return True
         est._no_improvement_count = est._updates_no_improvement = 0
         return False
+
+
+class _Progress:
+    """Progress lines within a long epoch, at most one per ``PROGRESS_INTERVAL`` seconds."""
+
+    def __init__(self, epoch, n):
+        self.epoch, self.n = epoch, n
+        self.start = self.last = time.perf_counter()
+
+    def report(self, done):
+        """Say how far the epoch is after ``done`` of its ``n`` sequences, if it is time."""
+        now = time.perf_counter()
+        if done == 0 or now - self.last < PROGRESS_INTERVAL:
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = elapsed / done * (self.n - done)
+        print(
+            f"Epoch {self.epoch}: {done}/{self.n} sequences ({done / self.n:.0%}), "
+            f"{elapsed:.0f} s, ETA {left:.0f} s"
+        )
