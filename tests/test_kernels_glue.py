@@ -334,3 +334,46 @@ def test_forward_without_binding_returns_no_call():
     assert K.forward(CELL, *unbound.values(), None, False) is None
     K.forward(CELL, *bound.values())
     np.testing.assert_array_equal(unbound["y"], bound["y"])
+
+
+def _headed_kernel(W, b, out):
+    reserve_size, workspace_size = K.buffer_sizes(CELL, 1, B, I, H)
+    bufs = _buffers()
+    y = np.zeros((1, B, H))
+    layer = (
+        bufs["W_x"],
+        bufs["W_h"],
+        bufs["b"],
+        None,
+        np.zeros((B, H)),
+        np.zeros((B, H)),
+        y,
+        np.empty(reserve_size),
+    )
+    x = np.zeros((1, B, I))
+    kernel = K.StepKernel(
+        CELL, x, np.ones(B, np.intc), [layer], np.empty(workspace_size), (W, b, out)
+    )
+    return kernel, y
+
+
+def test_step_kernel_head_is_a_dense_layer_on_the_last_output():
+    rng = np.random.default_rng(0)
+    W, b, out = rng.normal(size=(H, 2)), rng.normal(size=2), np.empty((B, 2))
+    kernel, y = _headed_kernel(W, b, out)
+    assert kernel.run_f64(_buffers()["x"][0], True)
+    np.testing.assert_allclose(out, y[0] @ W + b, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "W, b, out",
+    [
+        (np.zeros((H + 1, 2)), np.zeros(2), np.zeros((B, 2))),
+        (np.zeros((H, 2)), np.zeros(3), np.zeros((B, 2))),
+        (np.zeros((H, 2)), np.zeros(2), np.zeros((B + 1, 2))),
+        (np.zeros((H, 0)), np.zeros(0), np.zeros((B, 0))),
+    ],
+)
+def test_step_kernel_refuses_an_inconsistent_head(W, b, out):
+    with pytest.raises(ValueError, match="head"):
+        _headed_kernel(W, b, out)
