@@ -46,7 +46,7 @@ class PredictionStream:
                 f"{method!r}."
             )
         pattern = estimator.pattern_
-        if pattern not in ("seq2vec", "seq2seq") or estimator.bidirectional:
+        if not estimator._pattern.streaming or estimator.bidirectional:
             raise ValueError(
                 "stream() needs a one-way (bidirectional=False) seq2vec or seq2seq model, whose "
                 "prediction after a step depends only on the steps so far; this one is "
@@ -59,8 +59,11 @@ class PredictionStream:
         self._dtype = W.dtype
         self._x_shape = (batch_size, estimator.n_features_in_)
         self._head = _head(estimator, method)
-        self._input_mean = _fitted_or_none(estimator, "input_mean_")
-        self._input_scale = _fitted_or_none(estimator, "input_scale_")
+        # The fitted attributes are copied, as the weights are: a refit leaves the stream as
+        # it is (so the heads, which read the estimator when called, are not used here).
+        mean = getattr(estimator, "input_mean_", None)  # None: not scaled, or no such option
+        self._input_mean = None if mean is None else mean.astype(self._dtype)
+        self._input_scale = None if mean is None else estimator.input_scale_.astype(self._dtype)
 
     @property
     def state(self):
@@ -89,8 +92,6 @@ class PredictionStream:
             For each sequence, what ``method`` returns for this step: a label,
             class probabilities (float64), or a value or vector (float64).
         """
-        if self._input_mean is not None:
-            x = (np.asarray(x) - self._input_mean) / self._input_scale
         if type(x) is not np.ndarray or x.dtype != self._dtype:
             x = np.asarray(x, dtype=self._dtype)
         if x.shape != self._x_shape:
@@ -98,32 +99,28 @@ class PredictionStream:
                 f"x must have shape (batch_size, n_features) = {self._x_shape}: one step of "
                 f"each sequence; got {x.shape}."
             )
+        if self._input_mean is not None:  # in the model's dtype, as predict scales
+            x = (x - self._input_mean) / self._input_scale
         # Every head returns a new array: the stream's buffer needs no copy.
         return self._head(self._stream.step(x, copy=False))
 
 
 def _head(estimator, method):
     """What turns the output layer's values ``(B, k)`` into ``method``'s result."""
-    classes = getattr(estimator, "classes_", None)
-    if classes is not None:
+    if hasattr(estimator, "classes_"):
+        classes = estimator.classes_.copy()
         if method == "predict":
             return lambda out: classes[out.argmax(axis=1)]
         normalize = softmax if method == "predict_proba" else log_softmax
         return lambda out: normalize(out.astype(np.float64))
-    mean = _fitted_or_none(estimator, "target_mean_")
-    scale = _fitted_or_none(estimator, "target_scale_")
+    mean = getattr(estimator, "target_mean_", None)
+    scale = getattr(estimator, "target_scale_", None)
     single = estimator.n_outputs_ == 1
     if mean is None:
-        return (
-            (lambda out: out[:, 0].astype(np.float64))
-            if single
-            else (lambda out: out.astype(np.float64))
-        )
+        if single:
+            return lambda out: out[:, 0].astype(np.float64)
+        return lambda out: out.astype(np.float64)
+    mean, scale = mean.copy(), scale.copy()
     if single:
-        return lambda out: out[:, 0] * scale + mean
-    return lambda out: out * scale + mean
-
-
-def _fitted_or_none(estimator, name):
-    """A fitted attribute that some versions or settings do not have (then None)."""
-    return getattr(estimator, name, None)
+        return lambda out: out[:, 0].astype(np.float64) * scale[0] + mean[0]
+    return lambda out: out.astype(np.float64) * scale + mean
