@@ -118,6 +118,20 @@ def test_training_continues_exactly_after_a_round_trip():
     np.testing.assert_array_equal(loaded.params_, model.params_)
 
 
+def test_crnn_save_keeps_the_model_but_not_the_optimizer(tmp_path):
+    """What the README says of the two formats: only skops continues training exactly."""
+    y = X3.sum(axis=2)
+    model = RNNRegressor(**SMALL).fit(X3, y)
+    crnn.save(model, tmp_path / "model.npz")
+    from_npz = crnn.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(from_npz.predict(X3), model.predict(X3))
+    from_skops = sio.loads(sio.dumps(model), trusted=SKOPS_TRUSTED_TYPES)
+    for m in (model, from_npz, from_skops):
+        m.partial_fit(X3, y)
+    np.testing.assert_array_equal(from_skops.params_, model.params_)
+    assert not np.allclose(from_npz.params_, model.params_, rtol=1e-6, atol=0)
+
+
 def test_trusted_types_are_exactly_what_files_hold(fitted):
     """Every name is needed by some file, and no file needs another crnn type."""
     needed = set()
