@@ -41,17 +41,19 @@ NUMPYDOC_IGNORE = {"ES01", "SA01", "EX01", "RT02"}
 
 def _public_names():
     """Every public class (and its public methods and properties, inherited from crnn
-    classes too) and public function of crnn, crnn.functional, crnn.datasets and
-    crnn.preprocessing."""
+    classes too) and public function of crnn, crnn.functional, crnn.datasets,
+    crnn.preprocessing and crnn.metrics."""
     import inspect
 
     import crnn
     import crnn.datasets
     import crnn.functional
+    import crnn.metrics
     import crnn.preprocessing
 
     names = []
-    for module in (crnn, crnn.functional, crnn.datasets, crnn.preprocessing):
+    modules = (crnn, crnn.functional, crnn.datasets, crnn.preprocessing, crnn.metrics)
+    for module in modules:
         for name in module.__all__:
             obj, qualified = getattr(module, name), f"{module.__name__}.{name}"
             names.append(qualified)

@@ -10,9 +10,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import crnn
-from crnn import SKOPS_TRUSTED_TYPES, RNNClassifier, RNNForecaster, RNNRegressor
+from crnn import RNNClassifier, RNNForecaster, RNNRegressor
 
 sio = pytest.importorskip("skops.io", reason="skops is optional: pip install crnn[skops]")
+
+TRUSTED = crnn.skops_trusted_types()
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -97,7 +99,7 @@ def test_round_trip_is_exact(name, fitted, tmp_path):
     model, X = fitted[name]
     path = tmp_path / "model.skops"
     sio.dump(model, path)
-    loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    loaded = sio.load(path, trusted=TRUSTED)
     assert type(loaded) is type(model)
     for expected, got in zip(_predictions(model, X), _predictions(loaded, X), strict=True):
         if isinstance(expected, list):
@@ -112,7 +114,7 @@ def test_training_continues_exactly_after_a_round_trip():
     """The optimizer's moments and the random state are saved: partial_fit goes on identically."""
     y = X3.sum(axis=2)
     model = RNNRegressor(**SMALL).fit(X3, y)
-    loaded = sio.loads(sio.dumps(model), trusted=SKOPS_TRUSTED_TYPES)
+    loaded = sio.loads(sio.dumps(model), trusted=TRUSTED)
     model.partial_fit(X3, y)
     loaded.partial_fit(X3, y)
     np.testing.assert_array_equal(loaded.params_, model.params_)
@@ -125,7 +127,7 @@ def test_crnn_save_keeps_the_model_but_not_the_optimizer(tmp_path):
     crnn.save(model, tmp_path / "model.npz")
     from_npz = crnn.load(tmp_path / "model.npz")
     np.testing.assert_array_equal(from_npz.predict(X3), model.predict(X3))
-    from_skops = sio.loads(sio.dumps(model), trusted=SKOPS_TRUSTED_TYPES)
+    from_skops = sio.loads(sio.dumps(model), trusted=TRUSTED)
     for m in (model, from_npz, from_skops):
         m.partial_fit(X3, y)
     np.testing.assert_array_equal(from_skops.params_, model.params_)
@@ -137,12 +139,12 @@ def test_trusted_types_are_exactly_what_files_hold(fitted):
     needed = set()
     for model, _ in fitted.values():
         untrusted = set(sio.get_untrusted_types(data=sio.dumps(model)))
-        assert untrusted <= set(SKOPS_TRUSTED_TYPES)
+        assert untrusted <= set(TRUSTED)
         needed |= untrusted
-    assert needed == set(SKOPS_TRUSTED_TYPES)
+    assert needed == set(TRUSTED)
 
 
-@pytest.mark.parametrize("name", SKOPS_TRUSTED_TYPES)
+@pytest.mark.parametrize("name", TRUSTED)
 def test_trusted_names_are_public_paths(name):
     """Stored names do not follow the private modules the classes are defined in."""
     module, attribute = name.rsplit(".", 1)
@@ -165,11 +167,11 @@ def test_untrusted_types_are_refused(fitted):
     # Trusting crnn's types does not trust anything else a file holds.
     hostile = make_pipeline(FunctionTransformer(os.system), RNNRegressor(**SMALL))  # not fitted
     with pytest.raises(sio.exceptions.UntrustedTypesFoundException, match="posix.system"):
-        sio.loads(sio.dumps(hostile), trusted=SKOPS_TRUSTED_TYPES)
+        sio.loads(sio.dumps(hostile), trusted=TRUSTED)
 
 
 def test_crnn_save_points_pipelines_to_skops(fitted, tmp_path):
     with pytest.raises(
-        TypeError, match=r"skops\.io\.load\(path, trusted=crnn.SKOPS_TRUSTED_TYPES"
+        TypeError, match=r"skops\.io\.load\(path, trusted=crnn.skops_trusted_types\(\)"
     ):
         crnn.save(fitted["pipeline regressor"][0], tmp_path / "model.npz")

@@ -8,7 +8,7 @@ from . import metrics, preprocessing
 from ._estimators import RNNClassifier, RNNRegressor
 from ._forecast import RNNForecaster, make_windows
 from ._optim import SGD, Adam
-from ._persistence import SKOPS_TRUSTED_TYPES, load, save
+from ._persistence import load, save, skops_trusted_types
 
 # pickle and skops store an object under its class's __module__: the classes a fitted
 # estimator holds get their public path here, so files load whichever module defines them.
@@ -18,7 +18,6 @@ del _cls
 
 __version__ = "0.1.0"
 __all__ = [
-    "SKOPS_TRUSTED_TYPES",
     "RNNClassifier",
     "RNNForecaster",
     "RNNRegressor",
@@ -27,4 +26,5 @@ __all__ = [
     "metrics",
     "preprocessing",
     "save",
+    "skops_trusted_types",
 ]

@@ -45,17 +45,44 @@ import zipfile
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["SKOPS_TRUSTED_TYPES", "load", "save"]
+__all__ = ["load", "save", "skops_trusted_types"]
 
 # Every crnn type that a skops file of crnn estimators (alone or in pipelines) holds, under
 # the public names they are stored as (crnn/__init__.py gives the classes these paths).
-SKOPS_TRUSTED_TYPES = (
+_SKOPS_TRUSTED_TYPES = (
     "crnn.Adam",
     "crnn.RNNClassifier",
     "crnn.RNNForecaster",
     "crnn.RNNRegressor",
     "crnn.SGD",
 )
+
+
+def skops_trusted_types():
+    """The crnn types to trust when loading a skops file of crnn estimators.
+
+    A skops file (:func:`skops.io.dump`) of crnn estimators, alone or in pipelines,
+    holds objects of these types and of scikit-learn's, which skops trusts by default.
+    The names are public paths (``crnn.RNNRegressor``, not the module that defines the
+    class), stable across versions; skops refuses any other type it does not trust.
+
+    Returns
+    -------
+    types : list of str
+        The qualified names, for the ``trusted`` argument of :func:`skops.io.load`.
+
+    See Also
+    --------
+    save : Save a crnn estimator on its own in crnn's format, without skops.
+
+    Examples
+    --------
+    >>> import crnn
+    >>> crnn.skops_trusted_types()
+    ['crnn.Adam', 'crnn.RNNClassifier', 'crnn.RNNForecaster', 'crnn.RNNRegressor', 'crnn.SGD']
+    """
+    return list(_SKOPS_TRUSTED_TYPES)
+
 
 FORMAT = "crnn-model"
 FORMAT_VERSION = 1
@@ -87,7 +114,7 @@ def _class_name(estimator, classes):
         f"crnn.save supports crnn's estimators ({', '.join(sorted(classes))}), "
         f"got {type(estimator).__qualname__}. Save pipelines and other scikit-learn objects "
         "with skops.io.dump, and load them with skops.io.load(path, "
-        "trusted=crnn.SKOPS_TRUSTED_TYPES)."
+        "trusted=crnn.skops_trusted_types())."
     )
 
 

@@ -67,14 +67,23 @@ class PredictionStream:
 
     @property
     def state(self):
-        """``(h, c)``: the hidden states after the last step, one ``(1, batch_size, H_l)``
-        array per layer (``c``: the LSTM's cell states, else None). Copies, valid as the
-        ``initial_state`` of the estimator's ``predict`` and as the argument of :meth:`reset`."""
+        """The hidden states after the last step, as ``predict`` returns them.
+
+        ``(h, c)``: one ``(1, batch_size, H_l)`` array per layer (``c``: the LSTM's cell
+        states, else None). Copies, valid as the ``initial_state`` of the estimator's
+        ``predict`` and as the argument of :meth:`reset`.
+        """
         return self._stream.state
 
     def reset(self, state=None):
-        """Start every sequence over: from zeros, or from ``state`` (as :attr:`state`, or as
-        ``predict(..., return_state=True)`` returns it)."""
+        """Start every sequence over.
+
+        Parameters
+        ----------
+        state : tuple, default=None
+            The states to start from: as :attr:`state` gives them, or as
+            ``predict(..., return_state=True)`` returns them. None starts from zeros.
+        """
         h0, c0 = (None, None) if state is None else state
         self._stream.reset(h0, c0)
 

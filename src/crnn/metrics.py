@@ -172,6 +172,8 @@ def make_step_scorer(score_func, *, response_method="predict", greater_is_better
     Returns
     -------
     scorer : StepScorer
+        ``score_func`` over every real step, for the ``scoring`` of scikit-learn's
+        model selection tools.
 
     Examples
     --------
