@@ -118,6 +118,13 @@ def test_what_cannot_stream_is_refused_clearly():
     vec2seq = RNNRegressor(pattern="vec2seq", **small).fit(X[:, 0], VALUES)
     with pytest.raises(ValueError, match="'vec2seq'"):
         vec2seq.stream()
+    for pooled in ({"readout": "mean"}, {"pool_steps": 2}):
+        seq2vec = RNNRegressor(**small, **pooled).fit(X, VALUES[:, -1])
+        with pytest.raises(
+            ValueError,
+            match="stream.. carries the final state .* needs readout='last' and pool_steps=None",
+        ):
+            seq2vec.stream()
     reg = RNNRegressor(**small).fit(X, VALUES)
     with pytest.raises(ValueError, match=r"method must be one of \['predict'\]"):
         reg.stream(method="predict_proba")

@@ -533,19 +533,7 @@ class BaseRNN(BaseEstimator, ABC):
         out_lengths = pattern.output_lengths(n_steps_out, n, lengths, self.n_steps_out_)
         state = None
         if initial_state is not None or return_state:
-            if not pattern.streaming or self.bidirectional:
-                raise ValueError(
-                    "Streaming prediction (initial_state, return_state) needs a one-way "
-                    "(bidirectional=False) seq2vec or seq2seq model; this one is "
-                    f"{'bidirectional ' if self.bidirectional else ''}{self.pattern_!r}."
-                )
-            if network.readout != "last" or network.pool_steps is not None:
-                raise ValueError(
-                    "Streaming prediction (initial_state, return_state) carries the final "
-                    "state from one call to the next: it needs readout='last' and "
-                    f"pool_steps=None; this model has readout={network.readout!r}, "
-                    f"pool_steps={network.pool_steps!r}."
-                )
+            self._check_streamable(network, "Streaming prediction (initial_state, return_state)")
             if initial_state is not None:
                 state = self._check_state(initial_state, network, n)
         with serial_blas():
@@ -572,6 +560,21 @@ class BaseRNN(BaseEstimator, ABC):
         if all(isinstance(p, np.ndarray) and p.shape[1:] == parts[0].shape[1:] for p in parts):
             return np.concatenate(parts)
         return [seq for part in parts for seq in part]  # per-step outputs of varied lengths
+
+    def _check_streamable(self, network, what):
+        """Refuse to stream a model whose predictions need more than the steps so far."""
+        if not self._pattern.streaming or self.bidirectional:
+            raise ValueError(
+                f"{what} needs a one-way (bidirectional=False) seq2vec or seq2seq model; "
+                f"this one is {'bidirectional ' if self.bidirectional else ''}"
+                f"{self.pattern_!r}."
+            )
+        if network.readout != "last" or network.pool_steps is not None:
+            raise ValueError(
+                f"{what} carries the final state from one step to the next: it needs "
+                f"readout='last' and pool_steps=None; this model has "
+                f"readout={network.readout!r}, pool_steps={network.pool_steps!r}."
+            )
 
     def _finish(self, values, out_lengths, state, return_state):
         """Outputs ``(N, ...)`` or time-major per-step ones back to the user's form."""

@@ -45,14 +45,8 @@ class PredictionStream:
                 f"method must be one of {available} for {type(estimator).__name__}, got "
                 f"{method!r}."
             )
-        pattern = estimator.pattern_
-        if not estimator._pattern.streaming or estimator.bidirectional:
-            raise ValueError(
-                "stream() needs a one-way (bidirectional=False) seq2vec or seq2seq model, whose "
-                "prediction after a step depends only on the steps so far; this one is "
-                f"{'bidirectional ' if estimator.bidirectional else ''}{pattern!r}."
-            )
         network = estimator._network()
+        estimator._check_streamable(network, "stream()")
         enc, _, W, b = network.split(estimator.params_)
         self.batch_size, self.method = batch_size, method
         self._stream = Stream(network.encoder, enc, batch_size=batch_size, head=(W, b))
