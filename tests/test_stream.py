@@ -56,7 +56,9 @@ def test_seq2seq_regressor_stream_equals_predict(dtype):
 def test_seq2vec_prediction_after_the_last_step(dtype):
     """Ragged sequences, one at a time: the prediction after each one's last step is predict's."""
     ragged = [x[: 3 + i % 6] for i, x in enumerate(X)]
-    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, dtype=dtype)
+    clf = RNNClassifier(
+        hidden_layer_sizes=(8,), readout="last", max_iter=3, random_state=0, dtype=dtype
+    )
     clf.fit(ragged, LABELS[:, 0])
     reg = RNNRegressor(
         cell="gru", hidden_layer_sizes=(8,), max_iter=3, random_state=0, dtype=dtype

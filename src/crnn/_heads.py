@@ -195,19 +195,17 @@ class LinearHead:
 
     @staticmethod
     def _real_positions(data):
-        """The real positions ``(T, N)`` of time-major per-step targets, or None (seq2vec)."""
-        if data.y_lengths is None:
-            return None
-        return np.arange(len(data.y))[:, np.newaxis] < data.y_lengths
+        """The positions that count: ``(N,)`` or time-major ``(T, N)``, True where the
+        weight is positive (zero at padding, and at the steps a per-step weight masks)."""
+        return data.weights > 0
 
     def fit_scaling(self, est, data):
-        """``target_mean_`` and ``target_scale_`` of each target over the first fit's real
-        positions (then kept, as the input statistics are), or None without
-        ``scale_targets``."""
+        """``target_mean_`` and ``target_scale_`` of each target over the first fit's
+        positions of positive weight (then kept, as the input statistics are), or None
+        without ``scale_targets``."""
         est.target_mean_ = est.target_scale_ = None
         if est.scale_targets:
-            real = self._real_positions(data)
-            y = data.y if real is None else data.y[real]  # (M, k)
+            y = data.y[self._real_positions(data)]  # (M, k)
             mean, var = y.mean(axis=0, dtype=np.float64), y.var(axis=0, dtype=np.float64)
             est.target_mean_, est.target_scale_ = mean, standard_scale(var, mean, len(y))
 
@@ -217,9 +215,7 @@ class LinearHead:
             return
         dtype = data.y.dtype
         data.y = (data.y - est.target_mean_.astype(dtype)) / est.target_scale_.astype(dtype)
-        real = self._real_positions(data)
-        if real is not None:
-            data.y[~real] = 0
+        data.y[~self._real_positions(data)] = 0
 
     def loss(self, outputs, y, weights):
         """``(loss, doutputs)`` for outputs and targets ``(M, k)``, weights ``(M,)``."""
