@@ -137,3 +137,32 @@ def test_what_cannot_stream_is_refused_clearly():
         stream.step(X[0])
     with pytest.raises(ValueError, match="NaN or infinity"):
         stream.step(np.full((2, 3), np.nan))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stream_scales_inputs_and_targets_as_predict_does(dtype):
+    """Raw units in, raw units out: the fitted input and target scaling are applied."""
+    X_raw, y_raw = X * 10 + 5, VALUES * 100 - 3
+    reg = RNNRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0, dtype=dtype)
+    reg.fit(X_raw, y_raw)
+    assert reg.input_mean_ is not None and reg.target_mean_ is not None
+    steps = _steps(reg.stream(batch_size=25), X_raw)
+    np.testing.assert_allclose(steps, reg.predict(X_raw), **_tolerance(dtype))
+    unscaled = RNNRegressor(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        random_state=0,
+        dtype=dtype,
+        scale_inputs=False,
+        scale_targets=False,
+    ).fit(X_raw, y_raw)
+    assert unscaled.input_mean_ is None and unscaled.target_mean_ is None
+    np.testing.assert_allclose(
+        _steps(unscaled.stream(batch_size=25), X_raw),
+        unscaled.predict(X_raw),
+        **_tolerance(dtype),
+    )
+    clf = RNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, dtype=dtype)
+    clf.fit(X_raw, LABELS)
+    assert clf.input_mean_ is not None
+    np.testing.assert_array_equal(_steps(clf.stream(batch_size=25), X_raw), clf.predict(X_raw))

@@ -55,6 +55,7 @@ _SKOPS_TRUSTED_TYPES = (
     "crnn.RNNForecaster",
     "crnn.RNNRegressor",
     "crnn.SGD",
+    "crnn.preprocessing.SequenceScaler",
 )
 
 
@@ -78,8 +79,9 @@ def skops_trusted_types():
     Examples
     --------
     >>> import crnn
-    >>> crnn.skops_trusted_types()
-    ['crnn.Adam', 'crnn.RNNClassifier', 'crnn.RNNForecaster', 'crnn.RNNRegressor', 'crnn.SGD']
+    >>> crnn.skops_trusted_types()  # doctest: +NORMALIZE_WHITESPACE
+    ['crnn.Adam', 'crnn.RNNClassifier', 'crnn.RNNForecaster', 'crnn.RNNRegressor', 'crnn.SGD',
+     'crnn.preprocessing.SequenceScaler']
     """
     return list(_SKOPS_TRUSTED_TYPES)
 
