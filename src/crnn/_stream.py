@@ -47,17 +47,25 @@ class PredictionStream:
             )
         network = estimator._network()
         estimator._check_streamable(network, "stream()")
-        enc, _, W, b = network.split(estimator.params_)
+        enc, _, W, b = (a.copy() for a in network.split(estimator.params_))
+        # The scaling of inputs and targets is folded into the weights, which cost nothing
+        # per step: (x - m) / s @ W_x + b = x @ (W_x / s) + (b - (m / s) @ W_x) in the first
+        # layer, and (y @ W + b) * s_y + m_y = y @ (W * s_y) + (b * s_y + m_y) in the head.
+        if getattr(estimator, "input_mean_", None) is not None:  # None: off, or no option
+            first = network.encoder.views(enc)[0][0]
+            mean, scale = estimator.input_mean_, estimator.input_scale_
+            W_x = first["W_x"].astype(np.float64)
+            first["b"] -= ((mean / scale) @ W_x).astype(W.dtype)
+            first["W_x"][...] = W_x / scale[:, np.newaxis]
+        if getattr(estimator, "target_mean_", None) is not None:
+            mean, scale = estimator.target_mean_, estimator.target_scale_
+            b[...] = b * scale + mean
+            W *= scale.astype(W.dtype)
         self.batch_size, self.method = batch_size, method
         self._stream = Stream(network.encoder, enc, batch_size=batch_size, head=(W, b))
         self._dtype = W.dtype
         self._x_shape = (batch_size, estimator.n_features_in_)
         self._head = _head(estimator, method)
-        # The fitted attributes are copied, as the weights are: a refit leaves the stream as
-        # it is (so the heads, which read the estimator when called, are not used here).
-        mean = getattr(estimator, "input_mean_", None)  # None: not scaled, or no such option
-        self._input_mean = None if mean is None else mean.astype(self._dtype)
-        self._input_scale = None if mean is None else estimator.input_scale_.astype(self._dtype)
 
     @property
     def state(self):
@@ -102,8 +110,6 @@ class PredictionStream:
                 f"x must have shape (batch_size, n_features) = {self._x_shape}: one step of "
                 f"each sequence; got {x.shape}."
             )
-        if self._input_mean is not None:  # in the model's dtype, as predict scales
-            x = (x - self._input_mean) / self._input_scale
         # Every head returns a new array: the stream's buffer needs no copy.
         return self._head(self._stream.step(x, copy=False))
 
@@ -116,14 +122,6 @@ def _head(estimator, method):
             return lambda out: classes[out.argmax(axis=1)]
         normalize = softmax if method == "predict_proba" else log_softmax
         return lambda out: normalize(out.astype(np.float64))
-    mean = getattr(estimator, "target_mean_", None)
-    scale = getattr(estimator, "target_scale_", None)
-    single = estimator.n_outputs_ == 1
-    if mean is None:
-        if single:
-            return lambda out: out[:, 0].astype(np.float64)
-        return lambda out: out.astype(np.float64)
-    mean, scale = mean.copy(), scale.copy()
-    if single:
-        return lambda out: out[:, 0].astype(np.float64) * scale[0] + mean[0]
-    return lambda out: out.astype(np.float64) * scale + mean
+    if estimator.n_outputs_ == 1:
+        return lambda out: out[:, 0].astype(np.float64)
+    return lambda out: out.astype(np.float64)
