@@ -184,7 +184,15 @@ class CrnnImpl(_Impl):
         s = problem.shape
         layout, params = self._layout_params(problem)
         X = problem.X.swapaxes(0, 1)[:, :2]  # a tiny fit sets up the fitted attributes
-        reg = RNNRegressor(cell=s.cell, hidden_layer_sizes=(s.H,), max_iter=1, dtype=s.dtype)
+        # Unscaled: the problem's weights act on the problem's inputs, as in ``stream``.
+        reg = RNNRegressor(
+            cell=s.cell,
+            hidden_layer_sizes=(s.H,),
+            max_iter=1,
+            dtype=s.dtype,
+            scale_inputs=False,
+            scale_targets=False,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one epoch does not converge
             reg.fit(X, X[:, :, 0])
