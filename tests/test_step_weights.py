@@ -42,16 +42,13 @@ def test_per_sequence_weights_spread_over_steps_are_the_same_weights():
     np.testing.assert_array_equal(a.params_, b.params_)
 
 
-@pytest.mark.xfail(
-    reason="passed before a12's merge (scaling defaults); since, the two differ by ~3e-3 "
-    "after one epoch even unscaled and unshuffled: to investigate",
-    strict=False,
-)
 def test_masking_the_tail_of_each_sequence_equals_cutting_it():
-    """With the inputs unscaled (cutting X changes their statistics, masking y does not)."""
+    """With the inputs unscaled (cutting X changes their statistics, masking y does not) and
+    no recurrent dropout (each minibatch is sorted by the lengths of X, which differ between
+    the two fits, so the same sequence would draw another row of the dropout mask)."""
     lengths = rng.integers(3, 9, size=len(X))
     tail = np.arange(8) >= lengths[:, None]
-    kwargs = {**SMALL, "scale_inputs": False}
+    kwargs = {**SMALL, "scale_inputs": False, "recurrent_dropout": 0.0}
     masked = RNNRegressor(**kwargs).fit(X, VALUES, sample_weight=(~tail).astype(float))
     cut = RNNRegressor(**kwargs).fit(
         [x[:n] for x, n in zip(X, lengths)], [v[:n] for v, n in zip(VALUES, lengths)]
