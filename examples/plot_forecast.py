@@ -8,7 +8,7 @@ Here it learns Seattle's daily maximum temperature of 2012-2014 (data shipped wi
 :func:`crnn.datasets.load_seattle_weather`) and forecasts 2015, which it has not seen:
 
 - every week of 2015 forecast 7 days ahead from the 28 days before it (one forecast per
-  history, all in one call);
+  history, all in one call), with a 90% forecast interval;
 - the first four weeks of 2015 from the end of 2014 alone, the forecasts past the first
   week fed back recursively.
 
@@ -43,12 +43,16 @@ print(f"trained on {forecaster.n_windows_} windows of {window} days")
 # :func:`~crnn.make_windows` cuts the year into histories of 28 days and the 7 days that
 # follow each; taking every 7th gives back-to-back weeks. ``predict`` on a batch of
 # histories returns one 7-day forecast per history. The baseline repeats the last observed
-# day ("tomorrow is like today"), which is hard to beat a few days ahead.
+# day ("tomorrow is like today"), which is hard to beat a few days ahead. The band is a
+# 90% interval from ``predict_interval``: it widens over each week as errors accumulate.
 
 histories, truth = make_windows(temp_max[n_train - window :], window=window, horizon=horizon)
 histories, truth = histories[::horizon], truth[::horizon]
 forecast = forecaster.predict(histories)  # (n_weeks, 7)
 persistence = np.repeat(histories[:, -1:], horizon, axis=1)
+# Intervals from simulated futures: the network's errors on held-out training windows,
+# resampled and fed back through the forecast (RNNForecaster.predict_interval).
+lower, upper = forecaster.predict_interval(histories, coverage=0.9, random_state=0)
 
 
 def rmse(a, b):
@@ -60,11 +64,22 @@ print(
     f"forecaster {rmse(forecast, truth):.2f} °C, last day repeated "
     f"{rmse(persistence, truth):.2f} °C"
 )
+inside = (lower <= truth) & (truth <= upper)
+print(f"the 90% intervals hold {inside.mean():.0%} of the observed days")
 
 days = dates[n_train : n_train + forecast.size]
 fig, ax = plt.subplots(figsize=(9, 3.8))
 ax.plot(days, truth.ravel(), color="0.3", lw=1, label="observed")
 for week, start in enumerate(range(0, forecast.size, horizon)):
+    ax.fill_between(
+        days[start : start + horizon],
+        lower[week],
+        upper[week],
+        color="C1",
+        alpha=0.2,
+        lw=0,
+        label="90% interval" if week == 0 else None,
+    )
     ax.plot(
         days[start : start + horizon],
         forecast[week],

@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS, EXAMPLES = ROOT / "docs", ROOT / "examples"
 PAGES = sorted(DOCS.glob("*.rst")) + sorted(DOCS.glob("user_guide/*.rst"))
 SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
+# The optional dependencies a page's code may import (crnn.dask imports dask); such a page
+# is skipped without them.
+OPTIONAL = {
+    "dask": "dask",
+    "distributed": "distributed",
+    "crnn.dask": "dask",
+    "pandas": "pandas",
+    "skops": "skops",
+}
 
 pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="docs/ not found next to tests/")
 
@@ -36,6 +45,20 @@ def _python_blocks(page):
         r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text(), re.MULTILINE
     )
     return [re.sub(r"^   ", "", block, flags=re.MULTILINE) for block in blocks]
+
+
+def _optional_imports(blocks):
+    """The optional dependencies that the code of ``blocks`` imports."""
+    needs = set()
+    for node in ast.walk(ast.parse("\n".join(blocks))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            for prefix, dependency in OPTIONAL.items():
+                if name == prefix or name.startswith(prefix + "."):
+                    needs.add(dependency)
+    return sorted(needs)
 
 
 def _shown_value(line):
@@ -66,11 +89,14 @@ def _run_block(code, name, namespace):
     "page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: str(p.relative_to(DOCS))
 )
 def test_page_code_runs(page, tmp_path, monkeypatch):
+    blocks = _python_blocks(page)
+    for name in _optional_imports(blocks):
+        pytest.importorskip(name, reason=f"{page.name} runs code that needs {name}")
     monkeypatch.chdir(tmp_path)  # examples that save files write here
     namespace = {"__name__": "__docs__"}  # shared: later blocks of a page use earlier ones
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short example fits stop before convergence
-        for i, code in enumerate(_python_blocks(page)):
+        for i, code in enumerate(blocks):
             try:
                 _run_block(code, f"{page.name} python block {i}", namespace)
             except Exception as exc:
