@@ -38,7 +38,7 @@ def shape_scores():
         return est.score(X_test, y_test)
 
     scores = {readout: score(readout=readout) for readout in READOUTS}
-    scores["last, pool_steps=8"] = score(pool_steps=8)
+    scores["last, pool_steps=8"] = score(readout="last", pool_steps=8)
     return scores
 
 
