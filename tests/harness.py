@@ -1,5 +1,5 @@
-"""Test harness: random problems, result comparison, the PyTorch side, fuzz settings and
-unusual array layouts."""
+"""Test harness: random problems, result comparison, central finite differences, the PyTorch
+side, fuzz settings and unusual array layouts."""
 
 import os
 from types import SimpleNamespace
@@ -7,6 +7,24 @@ from types import SimpleNamespace
 import numpy as np
 from hypothesis import HealthCheck, settings
 from reference import run
+
+# Step of the central differences (float64): truncation error ~EPS**2, rounding ~1e-16/EPS.
+EPS = 1e-6
+
+
+def numerical_gradient(loss, array):
+    """Central differences of ``loss()`` w.r.t. every entry of ``array``, perturbed in place."""
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        value = array[index]
+        array[index] = value + EPS
+        plus = loss()
+        array[index] = value - EPS
+        minus = loss()
+        array[index] = value
+        grad[index] = (plus - minus) / (2 * EPS)
+    return grad
+
 
 # The fuzz tests (test_fuzz_*.py, test_faults.py) run a fixed sample of 100 examples each;
 # CRNN_FUZZ_EXAMPLES=N runs N fresh random examples instead (see SECURITY.md).

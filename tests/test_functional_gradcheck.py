@@ -7,26 +7,10 @@ the initial states and of the parameters is perturbed.
 
 import numpy as np
 import pytest
-from harness import layout_for, random_problem
+from harness import layout_for, numerical_gradient, random_problem
 from reference import Net
 
 from crnn.functional import backward, forward
-
-EPS = 1e-6
-
-
-def numerical_gradient(loss, array):
-    """Central differences of ``loss()`` w.r.t. every entry of ``array``, perturbed in place."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        value = array[index]
-        array[index] = value + EPS
-        plus = loss()
-        array[index] = value - EPS
-        minus = loss()
-        array[index] = value
-        grad[index] = (plus - minus) / (2 * EPS)
-    return grad
 
 
 @pytest.mark.parametrize("hidden_sizes", [(3,), (2, 3)], ids=["1layer", "2layers"])

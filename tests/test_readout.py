@@ -3,6 +3,7 @@ reference, central finite differences, float32, padding, bidirectional layers, b
 
 import numpy as np
 import pytest
+from harness import numerical_gradient
 from reference import readout as reference_readout
 
 from crnn.functional import (
@@ -16,7 +17,6 @@ from crnn.functional import (
     readout_params_size,
 )
 
-EPS = 1e-6
 LENGTHS = np.array([3, 5, 1, 4])  # unsorted, covering 1 and T
 
 
@@ -48,19 +48,6 @@ def test_matches_reference(kind, D, lengths):
     else:
         assert dparams is None
     assert not dY[np.arange(5)[:, None] >= lengths].any()  # nothing flows to padding
-
-
-def numerical_gradient(loss, array):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        value = array[index]
-        array[index] = value + EPS
-        plus = loss()
-        array[index] = value - EPS
-        minus = loss()
-        array[index] = value
-        grad[index] = (plus - minus) / (2 * EPS)
-    return grad
 
 
 @pytest.mark.parametrize("D", [1, 2], ids=["uni", "bi"])

@@ -51,6 +51,17 @@ size_t crnn_workspace_size(const crnn_dims *d)
     return 2 * B * GH + 2 * B * H + H + GH * H + (d->masked ? B * H : 0);
 }
 
+/* Lengths in [1, T], sorted in decreasing order: the batch order the kernels take. */
+static int lengths_ok(const int *lengths, int T, int B)
+{
+    if (lengths[0] > T || lengths[B - 1] < 1)
+        return 0;
+    for (int b = 1; b < B; ++b)
+        if (lengths[b] > lengths[b - 1])
+            return 0;
+    return 1;
+}
+
 int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
 {
     if (d == NULL || lengths == NULL)
@@ -61,12 +72,7 @@ int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
         return CRNN_ERR_DIMS;
     if (truncate < 0)
         return CRNN_ERR_TRUNCATE;
-    if (lengths[0] > d->T || lengths[d->B - 1] < 1)
-        return CRNN_ERR_LENGTHS;
-    for (int b = 1; b < d->B; ++b)
-        if (lengths[b] > lengths[b - 1])
-            return CRNN_ERR_LENGTHS;
-    return CRNN_OK;
+    return lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
 }
 
 static int readout_dims_ok(const crnn_readout_dims *d)
@@ -111,10 +117,5 @@ int crnn_check_readout(const crnn_readout_dims *d, const int *lengths)
         return CRNN_ERR_READOUT;
     if (!readout_dims_ok(d))
         return CRNN_ERR_DIMS;
-    if (lengths[0] > d->T || lengths[d->B - 1] < 1)
-        return CRNN_ERR_LENGTHS;
-    for (int b = 1; b < d->B; ++b)
-        if (lengths[b] > lengths[b - 1])
-            return CRNN_ERR_LENGTHS;
-    return CRNN_OK;
+    return lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
 }
