@@ -98,43 +98,57 @@ def _torch_fit(torch, case, X, y):
     return run
 
 
-def _kernel_seconds(run):
-    """Seconds in crnn's C kernels (``crnn._kernels.forward``, ``backward``) and in ``run()``.
+class _TimedKernel:
+    """A ``_kernels.TrainStep`` whose compiled calls add their wall time to ``clock``."""
 
-    With ``n_jobs`` > 1 the kernels of a minibatch's parts overlap in threads: the time in
-    kernels is then the wall time during which at least one runs.
-    """
-    from crnn import _kernels
+    def __init__(self, kernel, clock):
+        self._kernel, self._clock = kernel, clock
 
-    lock = threading.Lock()
-    clock = {"running": 0, "since": 0.0, "spent": 0.0}
-    originals = {name: getattr(_kernels, name) for name in ("forward", "backward")}
+    def __getattr__(self, name):
+        attr = getattr(self._kernel, name)
+        if name not in ("step", "gradient", "update"):
+            return attr
+        clock = self._clock
 
-    def timed(fn):
-        def wrapper(*args, **kwargs):
-            with lock:
+        def timed(*args, **kwargs):
+            with clock["lock"]:
                 if clock["running"] == 0:
                     clock["since"] = time.perf_counter()
                 clock["running"] += 1
             try:
-                return fn(*args, **kwargs)
+                return attr(*args, **kwargs)
             finally:
-                with lock:
+                with clock["lock"]:
                     clock["running"] -= 1
                     if clock["running"] == 0:
                         clock["spent"] += time.perf_counter() - clock["since"]
 
-        return wrapper
+        return timed
 
-    for name, fn in originals.items():
-        setattr(_kernels, name, timed(fn))
+
+def _kernel_seconds(run):
+    """Seconds in crnn's compiled minibatch calls (``_kernels.TrainStep``: the network's
+    forward, loss, backward and update) and in ``run()``.
+
+    With ``n_jobs`` > 1 the calls of a minibatch's parts overlap in threads: the time in
+    kernels is then the wall time during which at least one runs.
+    """
+    from crnn import _step
+
+    clock = {"lock": threading.Lock(), "running": 0, "since": 0.0, "spent": 0.0}
+    original = _step.MinibatchStep.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.kernel = _TimedKernel(self.kernel, clock)
+
+    _step.MinibatchStep.__init__ = init
     try:
         t0 = time.perf_counter()
         run()
         total = time.perf_counter() - t0
     finally:
-        for name, fn in originals.items():
-            setattr(_kernels, name, fn)
+        _step.MinibatchStep.__init__ = original
     return clock["spent"], total
 
 

@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from crnn._estimators import RNNClassifier, RNNRegressor
+from crnn._step import MinibatchStep
 from crnn._training import MIN_UPDATES_NO_CHANGE
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -417,7 +418,7 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch(monkeypatch):
     one_epoch = RNNRegressor(max_iter=1, **params).fit(X, y)
     reg = RNNRegressor(max_iter=5, **params)
     calls = []
-    original = RNNRegressor._loss_grad
+    original = MinibatchStep.train
 
     def interrupt_in_second_epoch(self, *args):
         calls.append(1)
@@ -425,7 +426,7 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch(monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args)
 
-    monkeypatch.setattr(RNNRegressor, "_loss_grad", interrupt_in_second_epoch)
+    monkeypatch.setattr(MinibatchStep, "train", interrupt_in_second_epoch)
     with pytest.warns(UserWarning, match="interrupted by the user in epoch 2"):
         reg.fit(X, y)
     np.testing.assert_array_equal(reg.params_, one_epoch.params_)
@@ -598,17 +599,15 @@ def test_too_small_validation_set():
 
 
 def test_n_jobs_splits_minibatches_and_agrees_with_one_thread(monkeypatch):
-    import crnn._patterns
-
     parts = []
-    original = crnn._patterns.forward
+    original = MinibatchStep._parts
 
-    def forward(*args, **kwargs):
-        Y, states, cache = original(*args, **kwargs)
-        parts.append(1 if cache is None else len(cache.parts))
-        return Y, states, cache
+    def split(self, lengths):
+        result = original(self, lengths)
+        parts.append(len(result))
+        return result
 
-    monkeypatch.setattr(crnn._patterns, "forward", forward)
+    monkeypatch.setattr(MinibatchStep, "_parts", split)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 5, 3)), rng.normal(size=64)
     params = dict(

@@ -7,7 +7,8 @@ wrong-version files) with
 
 - divergence: exactly the weights of the last finished epoch are kept, from the first
   minibatch on, in partial_fit too; an update that overflows the weights is undone;
-- interrupts: Ctrl-C inside a kernel call of the first epoch, or of partial_fit, leaves
+- interrupts: Ctrl-C as a minibatch's compiled call returns in the first epoch, or in
+  partial_fit, leaves
   a model that predicts as before and trains on;
 - saving: a real file-size limit (the kernel refuses the write, as on a full disk), a
   target that is a directory, a directory nobody may write and Ctrl-C during the write
@@ -29,10 +30,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-import crnn._patterns
 from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._optim import SGD, Adam
 from crnn._persistence import load, save
+from crnn._step import MinibatchStep
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -46,20 +47,22 @@ SMALL = dict(hidden_layer_sizes=(4,), batch_size=8, random_state=0)  # 3 minibat
 def nan_on_call(monkeypatch, call):
     """Make the ``call``-th minibatch loss (1-based) NaN, as a diverging run would."""
     calls = []
-    original = RNNRegressor._loss_grad
+    original = MinibatchStep.train
 
-    def loss_grad(self, *args):
+    def train(self, *args):
         calls.append(1)
-        return np.nan if len(calls) == call else original(self, *args)
+        if len(calls) == call:  # what the compiled step reports of a non-finite loss
+            return np.nan, False
+        return original(self, *args)
 
-    monkeypatch.setattr(RNNRegressor, "_loss_grad", loss_grad)
+    monkeypatch.setattr(MinibatchStep, "train", train)
 
 
 def initial_params(estimator, monkeypatch):
     """The weights ``estimator.fit`` starts from: the fit with every update skipped."""
     with monkeypatch.context() as m:
-        m.setattr(Adam, "update", lambda self, params, grad: None)
-        m.setattr(SGD, "update", lambda self, params, grad: None)
+        m.setattr(Adam, "step_size", lambda self: 0.0)
+        m.setattr(SGD, "step_size", lambda self: 0.0)
         return estimator.fit(X, Y).params_.copy()
 
 
@@ -126,18 +129,19 @@ def test_an_update_that_makes_the_weights_non_finite_is_undone(case, max_iter):
 
 
 def interrupt_backward_on_call(monkeypatch, call):
-    """Ctrl-C during the ``call``-th backward pass, after the kernels wrote part of it."""
+    """Ctrl-C as the ``call``-th minibatch's compiled step returns, after it updated the
+    weights (the signal waits while the GIL is released: it lands when C returns)."""
     calls = []
-    original = crnn._patterns.backward
+    original = MinibatchStep.train
 
-    def backward(cache, *args, **kwargs):
+    def train(self, *args):
         calls.append(1)
-        result = original(cache, *args, **kwargs)
+        result = original(self, *args)
         if len(calls) == call:
             raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(crnn._patterns, "backward", backward)
+    monkeypatch.setattr(MinibatchStep, "train", train)
 
 
 def test_interrupt_in_the_first_epoch_leaves_the_initial_model(monkeypatch):
@@ -192,6 +196,7 @@ def assert_intact(path, content):
 _SAVE_PAST_A_FILE_SIZE_LIMIT = """
 import errno, resource, signal, sys
 from crnn._persistence import load, save
+from crnn._step import MinibatchStep
 model = load(sys.argv[1])
 # Ignoring SIGXFSZ makes a write past the limit fail with EFBIG, as one fails with ENOSPC
 # on a full disk: the kernel refuses the bytes, whatever Python does.

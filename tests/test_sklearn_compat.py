@@ -43,6 +43,10 @@ EXPECTED_FAILED_CHECKS = {
     "check_methods_sample_order_invariance": (
         "float32 results agree to rounding (1 ulp), not to the check's rtol=1e-7"
     ),
+    # The same for a subset of X predicted apart (fewer rows in each product).
+    "check_methods_subset_invariance": (
+        "float32 results agree to rounding (1 ulp), not to the check's rtol=1e-7"
+    ),
     "check_sample_weight_equivalence_on_dense_data": (
         "minibatch training: repeating a sequence changes the minibatches, so integer "
         "sample weights are equivalent to repetition only in expectation (as for "
@@ -73,6 +77,8 @@ def test_sklearn_estimator_checks(estimator, check):
 
 @pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
 def test_predictions_do_not_depend_on_the_sample_order(Estimator):
+    """check_methods_sample_order_invariance and check_methods_subset_invariance, seeded,
+    to float32 rounding."""
     rng = np.random.RandomState(0)
     X = 3 * rng.uniform(size=(20, 3))
     y = X[:, 0].astype(np.int64)
@@ -82,6 +88,9 @@ def test_predictions_do_not_depend_on_the_sample_order(Estimator):
     for method in methods:
         permuted = getattr(est, method)(X[idx])
         np.testing.assert_allclose(getattr(est, method)(X)[idx], permuted, rtol=1e-6)
+        # check_methods_subset_invariance: batches of 10 predicted apart
+        subsets = np.concatenate([getattr(est, method)(X[i : i + 10]) for i in (0, 10)])
+        np.testing.assert_allclose(subsets, getattr(est, method)(X), rtol=1e-6, atol=1e-7)
 
 
 def _blobs():

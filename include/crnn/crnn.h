@@ -59,7 +59,9 @@ typedef enum {
     CRNN_ERR_LENGTHS = -3,     /* a length outside [1, T], or lengths not sorted non-increasing */
     CRNN_ERR_TRUNCATE = -4,    /* truncate < 0 */
     CRNN_ERR_NULL = -5,        /* a required buffer, or the layer or grads struct, is NULL */
-    CRNN_ERR_READOUT = -6      /* unknown readout kind, or directions not 1 or 2 */
+    CRNN_ERR_READOUT = -6,     /* unknown readout kind, or directions not 1 or 2 */
+    CRNN_ERR_NET = -7,         /* an invalid network: kind, head, stacks, or arena too small */
+    CRNN_ERR_TARGET = -8       /* a class code outside [0, n_out) */
 } crnn_status;
 
 typedef enum {
@@ -300,6 +302,148 @@ int crnn_dense_f32(const crnn_blas_f32 *blas, int B, int n_in, int n_out, const 
                    int ldx, const float *W, const float *b, float *out);
 int crnn_dense_f64(const crnn_blas_f64 *blas, int B, int n_in, int n_out, const double *x,
                    int ldx, const double *W, const double *b, double *out);
+
+/*
+ * A whole network over one minibatch (src/csrc/net.c): the stacked layers, the readout, the
+ * output layer (the head) and its loss, the backward pass, and (crnn_train_step) the L2
+ * penalty, gradient clipping and the optimizer update, in one call. It is what one training
+ * minibatch of the estimators runs; Python only picks the sequences of the batch.
+ *
+ * The network's parameters are one flat array, in this order (the layout of
+ * crnn._patterns.Network):
+ *     [ encoder | decoder (ENCDEC) | readout (ATTENTION) | W_out (F, n_out) | b_out ]
+ * a stack's layers in order, each direction's W_x (I, G*H), W_h (H, G*H), b (G*H) and, for
+ * the GRU, b_hn (H); F = D*H of the encoder's last layer. What feeds the head:
+ *   SEQ2VEC  one vector per sequence: the readout of the last layer's outputs (LAST: its
+ *            final states, [forward | reverse]); positions P = B
+ *   SEQ2SEQ  the last layer's output at every step (vec2seq too, its vector repeated as the
+ *            input of every step); P = T*B, time-major
+ *   ENCDEC   a one-way decoder stack (layer l has D*H_l units, its input n_out + 1 values),
+ *            started from the encoder's final states, the two directions side by side; it
+ *            reads the teacher inputs dec_x and runs every sequence for all T_out steps
+ *            (positions past a target's length weigh zero, and a step's output depends
+ *            only on earlier ones, so they change neither the loss nor its gradient);
+ *            P = T_out*B
+ * The heads: SOFTMAX, cross-entropy of softmax(outputs) against class codes; LINEAR, half
+ * the squared error against targets, averaged over the n_out outputs. The loss is the
+ * weighted sum over positions of those, with weights[i] / batch_weight.
+ */
+typedef enum { CRNN_SEQ2VEC = 0, CRNN_SEQ2SEQ = 1, CRNN_ENCDEC = 2 } crnn_net_kind;
+typedef enum { CRNN_HEAD_SOFTMAX = 0, CRNN_HEAD_LINEAR = 1 } crnn_head;
+
+/* A stack of recurrent layers: n_layers (1 .. CRNN_MAX_LAYERS) layers of hidden[l] units,
+ * each in D directions. */
+#define CRNN_MAX_LAYERS 64
+typedef struct {
+    int cell;              /* a crnn_cell */
+    int n_layers;
+    int D;                 /* 1 or 2 */
+    int n_in;              /* inputs of the first layer */
+    const int *hidden;     /* (n_layers) */
+} crnn_stack;
+
+typedef struct {
+    int kind;              /* a crnn_net_kind */
+    crnn_stack enc;
+    crnn_stack dec;        /* ENCDEC only (n_layers 0 otherwise) */
+    int readout;           /* SEQ2VEC: a crnn_readout */
+    int A;                 /* ATTENTION: scoring units */
+    int head;              /* a crnn_head */
+    int n_out;
+    int truncate;          /* truncated BPTT: 0 for full, else the steps each sequence keeps */
+} crnn_net;
+
+/*
+ * One minibatch (one struct per dtype, the same fields):
+ *   x (T, B, enc.n_in), lengths (B) sorted non-increasing in [1, T]
+ *   dec_x (T_out, B, n_out + 1): ENCDEC's teacher inputs (else NULL, T_out 0)
+ *   codes (P) for SOFTMAX or targets (P, n_out) for LINEAR; weights (P), >= 0, with their
+ *     sum batch_weight > 0
+ *   dropout masks, each NULL when off (entries 0 or 1/(1-p), see crnn_layer_*.mask):
+ *     input_mask (B, enc.n_in): multiplies the encoder's input at every step;
+ *     rec_mask: recurrent dropout, (D, B, H_l) per encoder layer, then (1, B, Hdec_l) per
+ *       decoder layer, back to back;
+ *     drop_mask: between stacked layers, (T, B, D*H_l) for every encoder layer but the last,
+ *       then (T_out, B, Hdec_l) for every decoder layer but the last, back to back.
+ */
+typedef struct {
+    int T, B, T_out;
+    const float *x, *dec_x;
+    const int *lengths, *codes;
+    const float *targets;
+    const double *weights;
+    double batch_weight;
+    const float *input_mask, *rec_mask, *drop_mask;
+} crnn_batch_f32;
+typedef struct {
+    int T, B, T_out;
+    const double *x, *dec_x;
+    const int *lengths, *codes;
+    const double *targets;
+    const double *weights;
+    double batch_weight;
+    const double *input_mask, *rec_mask, *drop_mask;
+} crnn_batch_f64;
+
+/* Parameters of a network (0 if invalid), and the elements of scratch space (the arena) a
+ * crnn_net_grad call needs for at most T steps, T_out decoder steps and B sequences (0 if
+ * invalid; one arena serves any smaller batch). */
+size_t crnn_net_params_size(const crnn_net *net);
+size_t crnn_net_arena_size_f32(const crnn_net *net, int T, int T_out, int B);
+size_t crnn_net_arena_size_f64(const crnn_net *net, int T, int T_out, int B);
+
+/*
+ * The minibatch's loss (*loss, a double) and, if it is finite, its gradient, written into
+ * grad (crnn_net_params_size elements, overwritten). A non-finite loss leaves grad
+ * unspecified. The arena holds crnn_net_arena_size elements for a batch this size or larger.
+ */
+int crnn_net_grad_f32(const crnn_blas_f32 *blas, const crnn_net *net, const crnn_batch_f32 *batch,
+                      const float *params, float *grad, float *arena, size_t arena_size,
+                      double *loss);
+int crnn_net_grad_f64(const crnn_blas_f64 *blas, const crnn_net *net, const crnn_batch_f64 *batch,
+                      const double *params, double *grad, double *arena, size_t arena_size,
+                      double *loss);
+
+/*
+ * The rest of a training step, on a gradient over n parameters (in place):
+ *   grad += decay * params and *loss += sum(decay * params^2) / 2, if decay is not NULL (the
+ *     L2 penalty; decay is zero for biases) and the loss is finite;
+ *   *norm = ||grad|| (accumulated in double); if clip_norm > 0 and *norm > clip_norm, grad is
+ *     scaled to norm clip_norm;
+ *   if the loss and the norm are finite, the optimizer's update of params (*updated = 1),
+ *   else nothing (*updated = 0: the caller decides what a diverged step means).
+ * The optimizer: ADAM (m, v its moments, lr its step size with the bias correction applied)
+ * or SGD (m the velocity, lr the learning rate, momentum, nesterov); see crnn_adam_update.
+ */
+typedef enum { CRNN_ADAM = 0, CRNN_SGD = 1 } crnn_solver;
+typedef struct {
+    int solver;                 /* a crnn_solver */
+    double lr, beta_1, beta_2, eps, momentum;
+    int nesterov;
+} crnn_optimizer;
+int crnn_train_update_f32(size_t n, float *params, float *grad, const float *decay,
+                          double clip_norm, const crnn_optimizer *opt, float *m, float *v,
+                          double *loss, double *norm, int *updated);
+int crnn_train_update_f64(size_t n, double *params, double *grad, const double *decay,
+                          double clip_norm, const crnn_optimizer *opt, double *m, double *v,
+                          double *loss, double *norm, int *updated);
+
+/*
+ * ENCDEC prediction: the decoder run on its own outputs for `steps` steps from the states
+ * h0, c0 (per decoder layer (B, Hdec_l), back to back; c0 for the LSTM only, else NULL),
+ * which it overwrites with its states. The first step reads the start flag; each next step
+ * reads the previous step's outputs (SOFTMAX: the one-hot of their largest value).
+ *   out (steps, B, n_out): the output layer's values (SOFTMAX: logits).
+ * Arena: crnn_net_decode_arena_size elements (0: an invalid network, or not ENCDEC).
+ */
+size_t crnn_net_decode_arena_size_f32(const crnn_net *net, int B);
+size_t crnn_net_decode_arena_size_f64(const crnn_net *net, int B);
+int crnn_net_decode_f32(const crnn_blas_f32 *blas, const crnn_net *net, const float *params,
+                        int B, int steps, float *h0, float *c0, float *out, float *arena,
+                        size_t arena_size);
+int crnn_net_decode_f64(const crnn_blas_f64 *blas, const crnn_net *net, const double *params,
+                        int B, int steps, double *h0, double *c0, double *out, double *arena,
+                        size_t arena_size);
 
 #ifdef __cplusplus
 }

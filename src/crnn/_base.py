@@ -33,6 +33,7 @@ from ._heads import init_dense
 from ._optim import SGD, Adam
 from ._parallel import serial_blas
 from ._patterns import PATTERNS, Network, get_pattern, infer_pattern
+from ._step import MinibatchStep
 from ._stream import PredictionStream
 from ._training import Trainer, split_validation, uses_validation
 from .functional import READOUTS, RNNLayout, init_params, init_readout_params
@@ -461,22 +462,10 @@ class BaseRNN(BaseEstimator, ABC):
         return Adam(self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _loss_grad(self, network, params, grad, batch, batch_weight, n_threads=1):
-        """The minibatch loss; fills ``grad`` unless the loss is not finite. ``n_threads``
-        goes to the kernels (see ``crnn.functional.forward``)."""
-        # Inputs were checked at fit; a non-finite loss or gradient is caught by the caller.
-        train = dict(
-            dropout=self.dropout,
-            recurrent_dropout=self.recurrent_dropout,
-            input_dropout=self.input_dropout,
-            random_state=self._random_state,
-            check_finite=False,
-            n_threads=n_threads,
-        )
-        # The inputs are data (or teacher-forced targets): no gradient for them.
-        bptt = dict(truncate=self.truncate_bptt, check_finite=False, input_grad=False)
-        return self._pattern.loss_grad(
-            network, params, grad, batch, batch.weights / batch_weight, self._head, train, bptt
-        )
+        """A minibatch's loss (without the L2 penalty) at ``params``; fills ``grad``
+        unless the loss is not finite: the compiled step's gradient, without its update
+        (the gradient tests check it against finite differences)."""
+        return MinibatchStep(self, network, n_threads, params).gradient(batch, batch_weight, grad)
 
     # ----------------------------------------------------------------- prediction
 

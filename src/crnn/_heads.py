@@ -50,6 +50,8 @@ def loss_and_backward(head, features, y, weights, W, b, gW, gb):
 class SoftmaxHead:
     """Class labels: softmax cross-entropy over class codes, with class weights."""
 
+    # The compiled step's head (crnn_head in crnn.h).
+    kernel_head = "softmax"
     # Per-step targets of unequal lengths are padded with zeros (a valid code) not NaN.
     nan_padding = False
     # The validation split of seq2vec classification is stratified.
@@ -144,6 +146,7 @@ class SoftmaxHead:
 class LinearHead:
     """Real values: the output layer itself, trained on half the squared error."""
 
+    kernel_head = "linear"
     nan_padding = True
     stratify = False
 

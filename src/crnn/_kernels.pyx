@@ -132,6 +132,63 @@ cdef extern from "crnn/crnn.h" nogil:
                        const float *, float *)
     int crnn_dense_f64(const crnn_blas_f64 *, int, int, int, const double *, int,
                        const double *, const double *, double *)
+    int CRNN_MAX_LAYERS, CRNN_ERR_NET, CRNN_ERR_TARGET
+    int CRNN_SEQ2VEC, CRNN_SEQ2SEQ, CRNN_ENCDEC, CRNN_HEAD_SOFTMAX, CRNN_HEAD_LINEAR
+    int CRNN_ADAM, CRNN_SGD
+    ctypedef struct crnn_stack:
+        int cell, n_layers, D, n_in
+        const int *hidden
+    ctypedef struct crnn_net:
+        int kind
+        crnn_stack enc, dec
+        int readout, A, head, n_out, truncate
+    ctypedef struct crnn_batch_f32:
+        int T, B, T_out
+        const float *x
+        const float *dec_x
+        const int *lengths
+        const int *codes
+        const float *targets
+        const double *weights
+        double batch_weight
+        const float *input_mask
+        const float *rec_mask
+        const float *drop_mask
+    ctypedef struct crnn_batch_f64:
+        int T, B, T_out
+        const double *x
+        const double *dec_x
+        const int *lengths
+        const int *codes
+        const double *targets
+        const double *weights
+        double batch_weight
+        const double *input_mask
+        const double *rec_mask
+        const double *drop_mask
+    ctypedef struct crnn_optimizer:
+        int solver
+        double lr, beta_1, beta_2, eps, momentum
+        int nesterov
+    size_t crnn_net_params_size(const crnn_net *)
+    size_t crnn_net_arena_size_f32(const crnn_net *, int, int, int)
+    size_t crnn_net_arena_size_f64(const crnn_net *, int, int, int)
+    int crnn_net_grad_f32(const crnn_blas_f32 *, const crnn_net *, const crnn_batch_f32 *,
+                          const float *, float *, float *, size_t, double *)
+    int crnn_net_grad_f64(const crnn_blas_f64 *, const crnn_net *, const crnn_batch_f64 *,
+                          const double *, double *, double *, size_t, double *)
+    int crnn_train_update_f32(size_t, float *, float *, const float *, double,
+                              const crnn_optimizer *, float *, float *, double *, double *,
+                              int *)
+    int crnn_train_update_f64(size_t, double *, double *, const double *, double,
+                              const crnn_optimizer *, double *, double *, double *, double *,
+                              int *)
+    size_t crnn_net_decode_arena_size_f32(const crnn_net *, int)
+    size_t crnn_net_decode_arena_size_f64(const crnn_net *, int)
+    int crnn_net_decode_f32(const crnn_blas_f32 *, const crnn_net *, const float *, int, int,
+                            float *, float *, float *, float *, size_t)
+    int crnn_net_decode_f64(const crnn_blas_f64 *, const crnn_net *, const double *, int, int,
+                            double *, double *, double *, double *, size_t)
 
 # SciPy's BLAS is Fortran: column-major, every argument by pointer. A row-major product
 # C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the shims swap the operands.
@@ -215,6 +272,8 @@ _STATUS_MESSAGES = {
     CRNN_ERR_TRUNCATE: "truncate must be >= 0",
     CRNN_ERR_NULL: "a required buffer is missing",
     CRNN_ERR_READOUT: "unknown readout kind, or num_directions not 1 or 2",
+    CRNN_ERR_NET: "an invalid network (kind, head or layers), or an arena too small",
+    CRNN_ERR_TARGET: "a class code outside [0, n_outputs)",
 }
 
 
@@ -759,3 +818,335 @@ def gather_steps(const floating[:, :, ::1] x, const Py_ssize_t[::1] idx,
         for j in range(n):
             for t in range(steps):
                 memcpy(&out[t, j, 0], &x[idx[j], t, 0], F * sizeof(floating))
+
+
+# ------------------------------------------------------------------------------ networks
+
+NET_KINDS = {"seq2vec": CRNN_SEQ2VEC, "seq2seq": CRNN_SEQ2SEQ, "encdec": CRNN_ENCDEC}
+HEADS = {"softmax": CRNN_HEAD_SOFTMAX, "linear": CRNN_HEAD_LINEAR}
+SOLVERS = {"adam": CRNN_ADAM, "sgd": CRNN_SGD}
+MAX_LAYERS = CRNN_MAX_LAYERS
+assert MAX_LAYERS == 64, "Net's hidden-size arrays hold 64 layers"
+
+
+cdef class Net:
+    """The shape of a network (``crnn_net`` in include/crnn/crnn.h): the encoder stack, for
+    ``kind`` "encdec" the decoder that follows from it, the readout and the head."""
+    cdef crnn_net net
+    cdef int enc_hidden[64]
+    cdef int dec_hidden[64]
+    cdef readonly Py_ssize_t n_params
+
+    def __init__(self, str kind, int cell, int n_in, tuple hidden, int num_directions,
+                 int readout, int attention_size, str head, int n_out, int truncate):
+        cdef int l, n = len(hidden)
+        _check(1 <= n <= MAX_LAYERS, f"a network has 1 to {MAX_LAYERS} layers")
+        for l in range(n):
+            self.enc_hidden[l] = hidden[l]
+            self.dec_hidden[l] = num_directions * hidden[l]
+        self.net.kind, self.net.head = NET_KINDS[kind], HEADS[head]
+        self.net.enc.cell, self.net.enc.n_layers, self.net.enc.D = cell, n, num_directions
+        self.net.enc.n_in, self.net.enc.hidden = n_in, self.enc_hidden
+        self.net.dec.cell, self.net.dec.n_layers, self.net.dec.D = cell, 0, 1
+        self.net.dec.n_in, self.net.dec.hidden = n_out + 1, self.dec_hidden
+        if kind == "encdec":
+            self.net.dec.n_layers = n
+        self.net.readout, self.net.A = readout, attention_size
+        self.net.n_out, self.net.truncate = n_out, truncate
+        self.n_params = crnn_net_params_size(&self.net)
+        _check(self.n_params > 0, "an invalid network")
+
+
+cdef class _Batch:
+    """One minibatch's arrays as the C structs take them (both dtypes' fields; the call
+    uses its own)."""
+    cdef crnn_batch_f32 f32
+    cdef crnn_batch_f64 f64
+    cdef object arrays
+
+
+cdef const void *_ptr(floating[::1] a, Py_ssize_t n, str name) except? NULL:
+    """The first element of a flat view of n elements, or NULL for None (n is then ignored)."""
+    if a is None:
+        return NULL
+    _check(a.shape[0] == n, f"{name} must hold {n} values")
+    return &a[0]
+
+
+cdef int _fill_batch(_Batch out, const crnn_net *net, floating[::1] x, int T, int B,
+                     const int[::1] lengths, const int[::1] codes, floating[::1] targets,
+                     const double[::1] weights, double batch_weight, int T_out,
+                     floating[::1] dec_x, floating[::1] input_mask, floating[::1] rec_mask,
+                     floating[::1] drop_mask) except -1:
+    """Check a minibatch's sizes against the network and point the dtype's struct at it."""
+    cdef const crnn_stack *enc = &net.enc
+    cdef const crnn_stack *dec = &net.dec
+    cdef Py_ssize_t P, k = net.n_out, l, n_rec = 0, n_drop = 0
+    cdef bint encdec = net.kind == CRNN_ENCDEC
+    _check(T >= 1 and B >= 1 and x.shape[0] == <Py_ssize_t>T * B * enc.n_in,
+           "x must be (T, B, n_in)")
+    _check(lengths.shape[0] == B, "lengths must have one entry per sequence")
+    P = B if net.kind == CRNN_SEQ2VEC else (<Py_ssize_t>T_out * B if encdec else
+                                            <Py_ssize_t>T * B)
+    _check(weights.shape[0] == P, "weights must have one entry per position")
+    if net.head == CRNN_HEAD_SOFTMAX:
+        _check(codes is not None and codes.shape[0] == P, "codes must have one per position")
+    else:
+        _check(targets is not None and targets.shape[0] == P * k,
+               "targets must be (positions, n_outputs)")
+    _check(not encdec or (T_out >= 1 and dec_x is not None), "encdec needs T_out and dec_x")
+    for l in range(enc.n_layers):
+        n_rec += <Py_ssize_t>enc.D * B * enc.hidden[l]
+        if l + 1 < enc.n_layers:
+            n_drop += <Py_ssize_t>T * enc.D * B * enc.hidden[l]
+    for l in range(dec.n_layers):
+        n_rec += <Py_ssize_t>B * dec.hidden[l]
+        if l + 1 < dec.n_layers:
+            n_drop += <Py_ssize_t>T_out * B * dec.hidden[l]
+    cdef const void *dec_x_p = _ptr(dec_x, <Py_ssize_t>T_out * B * (k + 1), "dec_x")
+    cdef const void *input_p = _ptr(input_mask, <Py_ssize_t>B * enc.n_in, "input_mask")
+    cdef const void *rec_p = _ptr(rec_mask, n_rec, "rec_mask")
+    cdef const void *drop_p = _ptr(drop_mask, n_drop, "drop_mask")
+    cdef const int *codes_p = &codes[0] if codes is not None else NULL
+    cdef const void *targets_p = &targets[0] if targets is not None else NULL
+    if floating is float:
+        out.f32.T, out.f32.B, out.f32.T_out = T, B, T_out
+        out.f32.x, out.f32.dec_x = &x[0], <const float *>dec_x_p
+        out.f32.lengths, out.f32.codes = &lengths[0], codes_p
+        out.f32.targets, out.f32.weights = <const float *>targets_p, &weights[0]
+        out.f32.batch_weight = batch_weight
+        out.f32.input_mask = <const float *>input_p
+        out.f32.rec_mask, out.f32.drop_mask = <const float *>rec_p, <const float *>drop_p
+    else:
+        out.f64.T, out.f64.B, out.f64.T_out = T, B, T_out
+        out.f64.x, out.f64.dec_x = &x[0], <const double *>dec_x_p
+        out.f64.lengths, out.f64.codes = &lengths[0], codes_p
+        out.f64.targets, out.f64.weights = <const double *>targets_p, &weights[0]
+        out.f64.batch_weight = batch_weight
+        out.f64.input_mask = <const double *>input_p
+        out.f64.rec_mask, out.f64.drop_mask = <const double *>rec_p, <const double *>drop_p
+    return 0
+
+
+def _flat(a):
+    """A C-contiguous array as a flat view (no copy), None as None."""
+    return None if a is None else a.reshape(-1)
+
+
+cdef class TrainStep:
+    """A network's training minibatch in one C call (``crnn_net_grad`` and
+    ``crnn_train_update``): bound once to the flat parameters, the optimizer's state and
+    the arenas, then called once per minibatch. ``gradient`` and ``update`` split the call
+    for a batch run in parts (threads): each part's gradient into its own buffer, then one
+    update over their sum. The arrays bound here are kept alive and must not be resized.
+    """
+    cdef Net net
+    cdef readonly object params, m, v, decay, grads
+    cdef object arenas
+    cdef crnn_optimizer opt
+    cdef double clip_norm
+    cdef bint single
+
+    def __init__(self, Net net not None, params, m=None, v=None, str solver="sgd",
+                 double beta_1=0.9,
+                 double beta_2=0.999, double epsilon=1e-8, double momentum=0.9,
+                 bint nesterov=True, clip_norm=None):
+        """m and v: the optimizer's state (Adam's moments, or SGD's velocity as m); None
+        for a step that only computes gradients (``gradient``)."""
+        _check(params.ndim == 1 and params.shape[0] == net.n_params and
+               params.flags.c_contiguous, "params must be the network's flat parameters")
+        _check(params.dtype in (np.float32, np.float64), "params must be float32 or float64")
+        for a in (m, v):
+            _check(a is None or (a.shape == params.shape and a.dtype == params.dtype and
+                                 a.flags.c_contiguous), "m and v must be like params")
+        self.net, self.params, self.m, self.v = net, params, m, v
+        self.single = params.dtype == np.float32
+        self.opt.solver = SOLVERS[solver]
+        self.opt.beta_1, self.opt.beta_2, self.opt.eps = beta_1, beta_2, epsilon
+        self.opt.momentum, self.opt.nesterov = momentum, nesterov
+        self.clip_norm = 0.0 if clip_norm is None else clip_norm
+        self.decay = None
+        self.grads, self.arenas = [], []
+
+    def set_decay(self, decay):
+        """The L2 penalty's per-parameter factors (None: none)."""
+        _check(decay is None or (decay.shape == self.params.shape and
+                                 decay.dtype == self.params.dtype), "decay must be like params")
+        self.decay = decay
+
+    cdef _Batch _batch(self, x, lengths, y, weights, double batch_weight, dec_x, input_mask,
+                       rec_mask, drop_mask):
+        cdef _Batch batch = _Batch.__new__(_Batch)
+        T, B = x.shape[0], x.shape[1]
+        T_out = dec_x.shape[0] if dec_x is not None else 0
+        codes = targets = None
+        if self.net.net.head == CRNN_HEAD_SOFTMAX:
+            codes = y.reshape(-1).astype(np.intc, copy=False)
+        else:
+            targets = y.reshape(-1)
+        x, weights = _flat(x), weights.reshape(-1)
+        dec_x, input_mask = _flat(dec_x), _flat(input_mask)
+        rec_mask, drop_mask = _flat(rec_mask), _flat(drop_mask)
+        if self.single:
+            _fill_batch[float](batch, &self.net.net, x, T, B, lengths, codes, targets, weights,
+                               batch_weight, T_out, dec_x, input_mask, rec_mask, drop_mask)
+        else:
+            _fill_batch[double](batch, &self.net.net, x, T, B, lengths, codes, targets,
+                                weights, batch_weight, T_out, dec_x, input_mask, rec_mask,
+                                drop_mask)
+        # The arrays the struct points into (kept alive for the call)
+        batch.arrays = (x, lengths, codes, targets, weights, dec_x, input_mask, rec_mask,
+                        drop_mask)
+        return batch
+
+    cdef object _buffers(self, int part, _Batch batch):
+        """The gradient and arena of a part, the arena grown to the batch's size."""
+        cdef crnn_batch_f32 *b = &batch.f32
+        cdef crnn_batch_f64 *b64 = &batch.f64
+        cdef size_t need
+        while len(self.grads) <= part:
+            self.grads.append(np.empty_like(self.params))
+            self.arenas.append(np.empty(0, dtype=self.params.dtype))
+        if self.single:
+            need = crnn_net_arena_size_f32(&self.net.net, b.T, b.T_out, b.B)
+        else:
+            need = crnn_net_arena_size_f64(&self.net.net, b64.T, b64.T_out, b64.B)
+        _check(need > 0, "the batch's sizes are invalid for the network")
+        if <size_t>self.arenas[part].shape[0] < need:
+            self.arenas[part] = np.empty(need, dtype=self.params.dtype)
+        return self.grads[part], self.arenas[part]
+
+    def gradient(self, int part, x, lengths, y, weights, double batch_weight, dec_x=None,
+                 input_mask=None, rec_mask=None, drop_mask=None):
+        """The loss of a (part of a) minibatch; its gradient goes to ``grads[part]`` if the
+        loss is finite. Safe to call for different parts in parallel threads."""
+        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec_x,
+                                        input_mask, rec_mask, drop_mask)
+        grad, arena = self._buffers(part, batch)
+        if self.single:
+            return _net_grad[float](self, batch, grad, arena, self.params)
+        return _net_grad[double](self, batch, grad, arena, self.params)
+
+    def update(self, int n_parts, double loss, double lr):
+        """Sum the gradients of parts 1..n_parts-1 into part 0's, then L2, clipping and the
+        optimizer's step of size ``lr``. Returns ``(loss, updated)``: the loss with the L2
+        penalty, and whether the loss and the gradient were finite (else nothing moved)."""
+        grad = self.grads[0]
+        for part in range(1, n_parts):
+            grad += self.grads[part]
+        if self.single:
+            return _train_update[float](self, grad, self.params, loss, lr)
+        return _train_update[double](self, grad, self.params, loss, lr)
+
+    def step(self, x, lengths, y, weights, double batch_weight, double lr, dec_x=None,
+             input_mask=None, rec_mask=None, drop_mask=None):
+        """``gradient`` and ``update`` of a whole minibatch in one C call, the GIL released.
+        Returns ``(loss, updated)`` as ``update``."""
+        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec_x,
+                                        input_mask, rec_mask, drop_mask)
+        grad, arena = self._buffers(0, batch)
+        if self.single:
+            return _step[float](self, batch, grad, arena, self.params, lr)
+        return _step[double](self, batch, grad, arena, self.params, lr)
+
+
+cdef double _net_grad(TrainStep ts, _Batch batch, floating[::1] grad, floating[::1] arena,
+                      const floating[::1] params) except? -1:
+    cdef double loss = 0
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_net_grad_f32(&_blas_f32, &ts.net.net, &batch.f32, &params[0],
+                                       &grad[0], &arena[0], arena.shape[0], &loss)
+        else:
+            status = crnn_net_grad_f64(&_blas_f64, &ts.net.net, &batch.f64, &params[0],
+                                       &grad[0], &arena[0], arena.shape[0], &loss)
+    if status != CRNN_OK:
+        _raise_status(status)
+    return loss
+
+
+cdef tuple _train_update(TrainStep ts, floating[::1] grad, floating[::1] params, double loss,
+                         double lr):
+    cdef floating[::1] m = ts.m
+    cdef floating[::1] v = ts.v
+    cdef floating[::1] decay = ts.decay
+    cdef double norm = 0
+    cdef int status, updated = 0
+    _check(m is not None and (v is not None or ts.opt.solver == CRNN_SGD),
+           "this TrainStep has no optimizer state")
+    ts.opt.lr = lr
+    with nogil:
+        status = _update_nogil(ts, grad, params, m, v, decay, &loss, &norm, &updated)
+    if status != CRNN_OK:
+        _raise_status(status)
+    return loss, bool(updated)
+
+
+cdef int _update_nogil(TrainStep ts, floating[::1] grad, floating[::1] params,
+                       floating[::1] m, floating[::1] v, floating[::1] decay, double *loss,
+                       double *norm, int *updated) noexcept nogil:
+    cdef floating *v_p = &v[0] if v is not None else NULL
+    cdef floating *decay_p = &decay[0] if decay is not None else NULL
+    if floating is float:
+        return crnn_train_update_f32(params.shape[0], &params[0], &grad[0], decay_p,
+                                     ts.clip_norm, &ts.opt, &m[0], v_p, loss, norm, updated)
+    else:
+        return crnn_train_update_f64(params.shape[0], &params[0], &grad[0], decay_p,
+                                     ts.clip_norm, &ts.opt, &m[0], v_p, loss, norm, updated)
+
+
+cdef tuple _step(TrainStep ts, _Batch batch, floating[::1] grad, floating[::1] arena,
+                 floating[::1] params, double lr):
+    cdef floating[::1] m = ts.m
+    cdef floating[::1] v = ts.v
+    cdef floating[::1] decay = ts.decay
+    cdef double loss = 0, norm = 0
+    cdef int status, updated = 0
+    _check(m is not None and (v is not None or ts.opt.solver == CRNN_SGD),
+           "this TrainStep has no optimizer state")
+    ts.opt.lr = lr
+    with nogil:
+        if floating is float:
+            status = crnn_net_grad_f32(&_blas_f32, &ts.net.net, &batch.f32, &params[0],
+                                       &grad[0], &arena[0], arena.shape[0], &loss)
+        else:
+            status = crnn_net_grad_f64(&_blas_f64, &ts.net.net, &batch.f64, &params[0],
+                                       &grad[0], &arena[0], arena.shape[0], &loss)
+        if status == CRNN_OK:
+            status = _update_nogil(ts, grad, params, m, v, decay, &loss, &norm, &updated)
+    if status != CRNN_OK:
+        _raise_status(status)
+    return loss, bool(updated)
+
+
+def net_decode(Net net not None, floating[::1] params, int B, int steps, floating[::1] h0,
+               floating[::1] c0, floating[:, :, ::1] out):
+    """The encoder-decoder's autoregressive decoding (``crnn_net_decode``): ``steps`` steps
+    of ``B`` sequences from the decoder's initial states ``h0`` (and, for the LSTM, ``c0``:
+    per decoder layer ``(B, D*H_l)`` back to back, overwritten), the head's values into
+    ``out`` ``(steps, B, n_outputs)``."""
+    _check(params.shape[0] == net.n_params, "params must be the network's")
+    cdef Py_ssize_t l, n_state = 0
+    for l in range(net.net.dec.n_layers):
+        n_state += <Py_ssize_t>B * net.net.dec.hidden[l]
+    _check(h0.shape[0] == n_state and (c0 is None or c0.shape[0] == n_state),
+           "h0 and c0 must hold every decoder layer's (B, D*H) states")
+    _check(out.shape[0] == steps and out.shape[1] == B and out.shape[2] == net.net.n_out,
+           "out must be (steps, B, n_outputs)")
+    cdef size_t need = (crnn_net_decode_arena_size_f32(&net.net, B) if floating is float
+                        else crnn_net_decode_arena_size_f64(&net.net, B))
+    _check(need > 0, "decoding needs an encdec network and B >= 1")
+    cdef floating[::1] arena = np.empty(need, dtype=np.float32 if floating is float
+                                        else np.float64)
+    cdef floating *c0_p = &c0[0] if c0 is not None else NULL
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = crnn_net_decode_f32(&_blas_f32, &net.net, &params[0], B, steps, &h0[0],
+                                         c0_p, &out[0, 0, 0], &arena[0], need)
+        else:
+            status = crnn_net_decode_f64(&_blas_f64, &net.net, &params[0], B, steps, &h0[0],
+                                         c0_p, &out[0, 0, 0], &arena[0], need)
+    if status != CRNN_OK:
+        _raise_status(status)

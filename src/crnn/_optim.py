@@ -86,6 +86,16 @@ class SGD(_Optimizer):
         self.nesterov = nesterov
         self.velocity = np.zeros_like(params)
 
+    def kernel_state(self):
+        """The compiled step's optimizer arguments (``_kernels.TrainStep``)."""
+        return dict(
+            solver="sgd", m=self.velocity, v=None, momentum=self.momentum, nesterov=self.nesterov
+        )
+
+    def step_size(self):
+        """The step size of the next update: the learning rate."""
+        return self.learning_rate
+
     def update(self, params, grad):
         """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
         _kernels.sgd_update(
@@ -121,10 +131,26 @@ class Adam(_Optimizer):
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)
 
+    def kernel_state(self):
+        """The compiled step's optimizer arguments (``_kernels.TrainStep``)."""
+        return dict(
+            solver="adam",
+            m=self.m,
+            v=self.v,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
+
+    def step_size(self):
+        """The step size of the next update, counting it: the learning rate with Adam's
+        bias correction."""
+        self.t += 1
+        return self.learning_rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+
     def update(self, params, grad):
         """Update ``params`` in place with the gradient ``grad`` (1-D, of its dtype)."""
-        self.t += 1
-        step = self.learning_rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+        step = self.step_size()
         _kernels.adam_update(
             params, grad, self.m, self.v, step, self.beta_1, self.beta_2, self.epsilon
         )

@@ -39,6 +39,7 @@ and the outputs of prediction (:meth:`~_Pattern.outputs`). Patterns hold no stat
 
 import numpy as np
 
+from . import _kernels
 from ._data import (
     as_sequence_list,
     check_sequences,
@@ -120,6 +121,24 @@ class Network:
             check_finite=False,
         )
 
+    def compiled(self, kind, head, truncate=None):
+        """The network's shape for the compiled minibatch step (``_kernels.Net``): ``kind``
+        the pattern's :attr:`~_Pattern.net_kind`, ``head`` the head's ``kernel_head``."""
+        encoder = self.encoder
+        F = encoder.output_size
+        return _kernels.Net(
+            kind,
+            encoder._kernel_cell,
+            encoder.input_size,
+            encoder.hidden_sizes,
+            encoder.num_directions,
+            _kernels.READOUTS[self.readout],
+            self.readout_size // (F + 2),
+            head,
+            self.n_outputs,
+            min(truncate or 0, _MAX_STEPS),  # at least every step: full BPTT
+        )
+
     def weight_mask(self, dtype):
         """1 for weights, 0 for biases: the entries the L2 penalty applies to."""
         mask = np.ones(self.n_params, dtype=dtype)
@@ -184,6 +203,9 @@ class _Pattern:
     # Whether training reads the targets as inputs too (teacher forcing), so that a step of
     # weight zero still needs its target.
     reads_targets = False
+
+    # What feeds the head in the compiled minibatch step (crnn_net_kind in crnn.h).
+    net_kind = "seq2seq"
 
     def decoder(self, encoder, n_outputs):
         """The decoder's layout, or None."""
@@ -256,6 +278,13 @@ class _Pattern:
     def _encoder_input(self, batch):
         """A time-major minibatch's encoder input and its lengths."""
         return batch.x, batch.x_lengths
+
+    def train_inputs(self, network, head, batch):
+        """The compiled step's inputs of a time-major minibatch: ``(x, lengths, dec_x)``,
+        the encoder's input ``(T, B, F)`` and lengths, and the decoder's teacher inputs
+        (encdec) or None."""
+        x, lengths = network.pool(*self._encoder_input(batch))
+        return x, lengths, None
 
     def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
         """The loss of a time-major minibatch; fills ``grad`` unless it is not finite.
@@ -361,6 +390,7 @@ class Seq2Vec(_Pattern):
     """One output per sequence, from the last layer's final state."""
 
     name = "seq2vec"
+    net_kind = "seq2vec"
     per_step = False
     whole_input = True
 
@@ -453,10 +483,16 @@ class EncDec(_Pattern):
     """
 
     name = "encdec"
+    net_kind = "encdec"
     free_output_steps = True
     streaming = False
     whole_input = True
     reads_targets = True
+
+    def train_inputs(self, network, head, batch):
+        """The encoder's input and lengths, and the teacher inputs ``(T_out, B, k + 1)``."""
+        x, lengths = network.pool(batch.x, batch.x_lengths)
+        return x, lengths, self.teacher_inputs(head, batch.y, network.n_outputs, x.dtype)
 
     def decoder(self, encoder, n_outputs):
         """A one-way stack with ``num_directions * H`` units per layer, inputs ``k + 1``."""

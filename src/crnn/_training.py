@@ -3,11 +3,12 @@
 :class:`Trainer` runs ``fit`` and ``partial_fit``: it draws minibatches from a data
 source (:class:`crnn._data.TrainingData`, or anything with ``__len__``, ``weights``,
 ``permutation(rng)`` and ``take(idx, time_major=True)``, such as
-:class:`crnn._chunked.ChunkedTrainingData`), asks the estimator for each one's loss and
-gradient (``_loss_grad``, which its pattern computes), adds the L2 penalty, clips, and lets the
-optimizer update the flat parameters in place. After each epoch it records the losses,
-evaluates the validation set, and asks the stopping rule; on a plateau the optimizer
-decides (:meth:`crnn._optim.SGD.trigger_stopping`): a smaller learning rate, or a stop.
+:class:`crnn._chunked.ChunkedTrainingData`). Each minibatch runs in one compiled call
+(:class:`crnn._step.MinibatchStep`): the network's loss and gradient, the L2 penalty,
+clipping and the optimizer's update of the flat parameters, in place. After each epoch it
+records the losses, evaluates the validation set, and asks the stopping rule; on a plateau
+the optimizer decides (:meth:`crnn._optim.SGD.trigger_stopping`): a smaller learning rate,
+or a stop.
 
 The stopping rule fits small data sets as well as large ones: an epoch improves when its
 monitored loss falls below ``(1 - tol)`` times the best so far (relative, so the same
@@ -28,7 +29,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from ._optim import clip_by_global_norm
+from ._step import MinibatchStep
 
 __all__ = ["Trainer", "evaluate", "split_validation", "uses_validation"]
 
@@ -104,6 +105,7 @@ class Trainer:
 
     def __init__(self, est, network, n_threads):
         self.est, self.network, self.n_threads = est, network, n_threads
+        self.step = None  # bound to params_ and the optimizer when a run starts
 
     def run(self, train, validation, epochs, incremental):
         """Train for at most ``epochs`` passes over ``train``.
@@ -114,6 +116,7 @@ class Trainer:
         """
         est = self.est
         params = est.params_
+        self.step = MinibatchStep(est, self.network, self.n_threads)
         last_good = params.copy()
         best = params.copy() if validation is not None else None
         est.callback_stopped_ = False
@@ -171,11 +174,11 @@ class Trainer:
         """One pass over ``data``; returns its weighted mean loss (with the L2 penalty) and
         the number of optimizer updates."""
         est, network = self.est, self.network
-        params, optimizer = est.params_, est._optimizer
-        grad = np.empty_like(params)
+        params = est.params_
         n = len(data)
         # The L2 penalty of the whole training set, alpha/2 ||W||^2, shared by its n sequences.
         decay = (est.alpha / n) * network.weight_mask(params.dtype) if est.alpha > 0 else None
+        self.step.set_decay(decay)
         epoch_loss = 0.0
         updates = seen = 0
         progress = _Progress(len(est.loss_curve_) + 1, n) if est.verbose else None
@@ -186,15 +189,10 @@ class Trainer:
             batch_weight = float(batch.weights.sum())
             if batch_weight == 0:
                 continue
-            loss = est._loss_grad(network, params, grad, batch, batch_weight, self.n_threads)
-            if decay is not None and np.isfinite(loss):
-                penalty = decay * params
-                grad += penalty
-                loss += 0.5 * float(np.dot(penalty, params))
-            norm = clip_by_global_norm(grad, est.clip_norm)
-            if not (np.isfinite(loss) and np.isfinite(norm)):
+            # One compiled call: forward, loss, backward, L2, clipping, the update.
+            loss, updated = self.step.train(batch, batch_weight)
+            if not updated:
                 raise _Diverged
-            optimizer.update(params, grad)
             updates += 1
             epoch_loss += loss * batch_weight
         # An update can overflow the weights although its gradient was finite; the next

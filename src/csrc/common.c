@@ -52,7 +52,7 @@ size_t crnn_workspace_size(const crnn_dims *d)
 }
 
 /* Lengths in [1, T], sorted in decreasing order: the batch order the kernels take. */
-static int lengths_ok(const int *lengths, int T, int B)
+int crnn_lengths_ok(const int *lengths, int T, int B)
 {
     if (lengths[0] > T || lengths[B - 1] < 1)
         return 0;
@@ -72,7 +72,7 @@ int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate)
         return CRNN_ERR_DIMS;
     if (truncate < 0)
         return CRNN_ERR_TRUNCATE;
-    return lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
+    return crnn_lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
 }
 
 static int readout_dims_ok(const crnn_readout_dims *d)
@@ -117,5 +117,105 @@ int crnn_check_readout(const crnn_readout_dims *d, const int *lengths)
         return CRNN_ERR_READOUT;
     if (!readout_dims_ok(d))
         return CRNN_ERR_DIMS;
-    return lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
+    return crnn_lengths_ok(lengths, d->T, d->B) ? CRNN_OK : CRNN_ERR_LENGTHS;
+}
+
+/* ------------------------------------------------------------------ networks (net.c) */
+
+int crnn_stack_layer_input(const crnn_stack *s, int l)
+{
+    return l == 0 ? s->n_in : s->D * s->hidden[l - 1];
+}
+
+int crnn_stack_output_size(const crnn_stack *s)
+{
+    return s->D * s->hidden[s->n_layers - 1];
+}
+
+/* Parameters of one direction of layer l: W_x (I, G*H), W_h (H, G*H), b (G*H), b_hn (H). */
+static size_t layer_params_size(const crnn_stack *s, int l)
+{
+    const size_t G = (size_t)crnn_gates(s->cell), H = (size_t)s->hidden[l];
+    const size_t I = (size_t)crnn_stack_layer_input(s, l);
+    return I * G * H + H * G * H + G * H + (cell_desc_of(s->cell)->hn_block ? H : 0);
+}
+
+size_t crnn_stack_weights_offset(const crnn_stack *s, int l, int dir)
+{
+    size_t offset = 0;
+    for (int i = 0; i < l; ++i)
+        offset += (size_t)s->D * layer_params_size(s, i);
+    return offset + (size_t)dir * layer_params_size(s, l);
+}
+
+size_t crnn_stack_params_size(const crnn_stack *s)
+{
+    return crnn_stack_weights_offset(s, s->n_layers, 0);
+}
+
+static int stack_ok(const crnn_stack *s)
+{
+    if (crnn_gates(s->cell) == 0 || s->n_layers < 1 || s->n_layers > CRNN_MAX_LAYERS ||
+        (s->D != 1 && s->D != 2) || s->n_in < 1 || s->hidden == NULL)
+        return 0;
+    for (int l = 0; l < s->n_layers; ++l)
+        if (s->hidden[l] < 1 || 4LL * s->D * s->hidden[l] > INT_MAX)
+            return 0;
+    return 1;
+}
+
+int crnn_check_net(const crnn_net *net)
+{
+    if (net == NULL)
+        return CRNN_ERR_NULL;
+    if (!stack_ok(&net->enc) || net->n_out < 1 || net->truncate < 0 ||
+        (net->head != CRNN_HEAD_SOFTMAX && net->head != CRNN_HEAD_LINEAR))
+        return CRNN_ERR_NET;
+    switch (net->kind) {
+    case CRNN_SEQ2VEC:
+        if (net->readout < CRNN_READOUT_LAST || net->readout > CRNN_READOUT_ATTENTION ||
+            (net->readout == CRNN_READOUT_ATTENTION && net->A < 1))
+            return CRNN_ERR_NET;
+        return CRNN_OK;
+    case CRNN_SEQ2SEQ:
+        return CRNN_OK;
+    case CRNN_ENCDEC: {
+        /* the decoder the encoder's states start: one-way, D*H_l units per layer */
+        const crnn_stack *e = &net->enc, *d = &net->dec;
+        if (!stack_ok(d) || d->cell != e->cell || d->D != 1 || d->n_layers != e->n_layers ||
+            d->n_in != net->n_out + 1)
+            return CRNN_ERR_NET;
+        for (int l = 0; l < e->n_layers; ++l)
+            if (d->hidden[l] != e->D * e->hidden[l])
+                return CRNN_ERR_NET;
+        return CRNN_OK;
+    }
+    default:
+        return CRNN_ERR_NET;
+    }
+}
+
+size_t crnn_net_params_size(const crnn_net *net)
+{
+    if (crnn_check_net(net) != CRNN_OK)
+        return 0;
+    const size_t F = (size_t)crnn_stack_output_size(&net->enc), k = (size_t)net->n_out;
+    size_t n = crnn_stack_params_size(&net->enc) + F * k + k;
+    if (net->kind == CRNN_ENCDEC)
+        n += crnn_stack_params_size(&net->dec);
+    if (net->kind == CRNN_SEQ2VEC && net->readout == CRNN_READOUT_ATTENTION)
+        n += (F + 2) * (size_t)net->A;
+    return n;
+}
+
+size_t crnn_net_positions(const crnn_net *net, int T, int T_out, int B)
+{
+    switch (net->kind) {
+    case CRNN_SEQ2VEC:
+        return (size_t)B;
+    case CRNN_ENCDEC:
+        return (size_t)T_out * B;
+    default:
+        return (size_t)T * B;
+    }
 }

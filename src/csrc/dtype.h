@@ -4,9 +4,10 @@
  * compiles every template body against them.
  *   real          the element type
  *   FN(name)      name with the dtype's suffix (name##_f32)
- *   SQRT          sqrt for `real`
+ *   SQRT, EXP, LOG  sqrt, exp and log for `real`
  *   BLAS_TABLE    the dtype's crnn_blas_* table
  *   LAYER, GRADS  the dtype's crnn_layer_* and crnn_grads_* (a layer call's tensors)
+ *   BATCH         the dtype's crnn_batch_* (a training minibatch, net.c)
  *   TUNED(name)   the dtype's value of a tuning constant of tuning.h (name##_F32)
  *   EXP_DEGREE, EXP_LO, LN2_HI, LN2_LO   for activations.h (see there)
  *   BITS, SHIFTER, SHIFTER_BITS, EXP_BIAS, MANTISSA_BITS   for round_log2 below: the unsigned
@@ -42,4 +43,5 @@ static inline real FN(round_log2)(real y, real *s)
 #include "layer.c"
 #include "optim.c"
 #include "readout.c"
-#include "dense.c"
+#include "head.c"
+#include "net.c"

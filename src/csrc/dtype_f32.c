@@ -4,9 +4,12 @@
 #define real float
 #define FN(name) name##_f32
 #define SQRT sqrtf
+#define EXP expf
+#define LOG logf
 #define BLAS_TABLE crnn_blas_f32
 #define LAYER crnn_layer_f32
 #define GRADS crnn_grads_f32
+#define BATCH crnn_batch_f32
 #define TUNED(name) name##_F32
 
 /* Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the float ulp), the smallest

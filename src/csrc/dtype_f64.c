@@ -4,9 +4,12 @@
 #define real double
 #define FN(name) name##_f64
 #define SQRT sqrt
+#define EXP exp
+#define LOG log
 #define BLAS_TABLE crnn_blas_f64
 #define LAYER crnn_layer_f64
 #define GRADS crnn_grads_f64
+#define BATCH crnn_batch_f64
 #define TUNED(name) name##_F64
 
 /* Taylor degree of e^r - 1 on |r| <= ln2/2 (error below the double ulp), the smallest

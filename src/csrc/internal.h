@@ -106,7 +106,22 @@ static inline int step_time(int reverse, int length, int s)
 /* Validates everything a kernel call relies on; CRNN_OK or the first problem found. */
 int crnn_check_call(const crnn_dims *d, const int *lengths, int truncate);
 
+/* Lengths in [1, T], sorted non-increasing (lengths holds B >= 1 entries). */
+int crnn_lengths_ok(const int *lengths, int T, int B);
+
 /* The same for a readout call. */
 int crnn_check_readout(const crnn_readout_dims *d, const int *lengths);
+
+/* Networks (net.c): CRNN_OK for a valid crnn_net, else CRNN_ERR_NET (or NULL). */
+int crnn_check_net(const crnn_net *net);
+/* A stack's layer l input size (n_in, or D * hidden[l-1]) and its output size D*H_last. */
+int crnn_stack_layer_input(const crnn_stack *s, int l);
+int crnn_stack_output_size(const crnn_stack *s);
+/* Where direction dir of layer l starts in the stack's flat parameters (l = n_layers: the
+ * stack's size). */
+size_t crnn_stack_weights_offset(const crnn_stack *s, int l, int dir);
+size_t crnn_stack_params_size(const crnn_stack *s);
+/* The head's positions: B (SEQ2VEC), T*B (SEQ2SEQ) or T_out*B (ENCDEC). */
+size_t crnn_net_positions(const crnn_net *net, int T, int T_out, int B);
 
 #endif /* CRNN_INTERNAL_H */

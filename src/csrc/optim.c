@@ -62,3 +62,46 @@ int FN(crnn_sum_squares)(size_t n, const real *x, double *out)
     *out = (s0 + s1) + (s2 + s3);
     return CRNN_OK;
 }
+
+/* The rest of a training step after the gradient (crnn.h): L2, clipping, the finiteness
+ * check, the update. In the order and the precision of the NumPy statements it replaces
+ * (crnn._training, crnn._optim.clip_by_global_norm). */
+int FN(crnn_train_update)(size_t n, real *params, real *grad, const real *decay,
+                          double clip_norm, const crnn_optimizer *opt, real *m, real *v,
+                          double *loss, double *norm, int *updated)
+{
+    if (opt == NULL || loss == NULL || norm == NULL || updated == NULL ||
+        (n > 0 && (params == NULL || grad == NULL || m == NULL ||
+                   (opt->solver == CRNN_ADAM && v == NULL))))
+        return CRNN_ERR_NULL;
+    if (opt->solver != CRNN_ADAM && opt->solver != CRNN_SGD)
+        return CRNN_ERR_NET;
+    *updated = 0;
+    if (decay != NULL && isfinite(*loss)) {
+        double penalty = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const real p = decay[i] * params[i];
+            grad[i] += p;
+            penalty += (double)p * params[i];
+        }
+        *loss += 0.5 * penalty;
+    }
+    double squares;
+    FN(crnn_sum_squares)(n, grad, &squares);
+    *norm = sqrt(squares);
+    if (clip_norm > 0 && *norm > clip_norm) {
+        const real scale = (real)(clip_norm / *norm);
+        for (size_t i = 0; i < n; ++i)
+            grad[i] *= scale;
+    }
+    if (!(isfinite(*loss) && isfinite(*norm)))
+        return CRNN_OK;
+    if (opt->solver == CRNN_ADAM)
+        FN(crnn_adam_update)(n, params, grad, m, v, (real)opt->lr, (real)opt->beta_1,
+                             (real)opt->beta_2, (real)opt->eps);
+    else
+        FN(crnn_sgd_update)(n, params, grad, m, (real)opt->lr, (real)opt->momentum,
+                            opt->nesterov);
+    *updated = 1;
+    return CRNN_OK;
+}
