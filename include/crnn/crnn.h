@@ -320,10 +320,9 @@ int crnn_dense_f64(const crnn_blas_f64 *blas, int B, int n_in, int n_out, const 
  *            input of every step); P = T*B, time-major
  *   ENCDEC   a one-way decoder stack (layer l has D*H_l units, its input n_out + 1 values),
  *            started from the encoder's final states, the two directions side by side; it
- *            reads the teacher inputs dec_x and runs every sequence for all T_out steps
- *            (positions past a target's length weigh zero, and a step's output depends
- *            only on earlier ones, so they change neither the loss nor its gradient);
- *            P = T_out*B
+ *            reads the teacher inputs dec_x, its batch in its own order (dec_order: row j
+ *            is the encoder's sequence dec_order[j], so that its lengths dec_lengths are
+ *            sorted too); P = T_out*B, in the decoder's order
  * The heads: SOFTMAX, cross-entropy of softmax(outputs) against class codes; LINEAR, half
  * the squared error against targets, averaged over the n_out outputs. The loss is the
  * weighted sum over positions of those, with weights[i] / batch_weight.
@@ -356,7 +355,10 @@ typedef struct {
 /*
  * One minibatch (one struct per dtype, the same fields):
  *   x (T, B, enc.n_in), lengths (B) sorted non-increasing in [1, T]
- *   dec_x (T_out, B, n_out + 1): ENCDEC's teacher inputs (else NULL, T_out 0)
+ *   ENCDEC (else NULL, T_out 0): dec_x (T_out, B, n_out + 1) the teacher inputs,
+ *     dec_lengths (B) in [1, T_out] sorted non-increasing, dec_order (B) a permutation
+ *     (NULL: the identity); dec_x, the targets, the weights and the decoder's masks are in
+ *     the decoder's order
  *   codes (P) for SOFTMAX or targets (P, n_out) for LINEAR; weights (P), >= 0, with their
  *     sum batch_weight > 0
  *   dropout masks, each NULL when off (entries 0 or 1/(1-p), see crnn_layer_*.mask):
@@ -369,7 +371,7 @@ typedef struct {
 typedef struct {
     int T, B, T_out;
     const float *x, *dec_x;
-    const int *lengths, *codes;
+    const int *lengths, *codes, *dec_lengths, *dec_order;
     const float *targets;
     const double *weights;
     double batch_weight;
@@ -378,7 +380,7 @@ typedef struct {
 typedef struct {
     int T, B, T_out;
     const double *x, *dec_x;
-    const int *lengths, *codes;
+    const int *lengths, *codes, *dec_lengths, *dec_order;
     const double *targets;
     const double *weights;
     double batch_weight;

@@ -11,7 +11,6 @@ label, or the values). Heads hold no state: the estimator, passed in, holds ``cl
 """
 
 import numpy as np
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
@@ -25,26 +24,6 @@ def init_dense(W, b, rng):
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     W[:] = rng.uniform(-bound, bound, size=W.shape)
     b[:] = 0
-
-
-def dense_backward(features, dout, W, gW, gb):
-    """Gradients of ``out = features @ W + b`` into ``gW`` and ``gb``; returns dfeatures."""
-    np.dot(features.T, dout, out=gW)
-    # Column sums as a product with ones: NumPy's sum(axis=0) of a tall array with a few
-    # columns is up to 20x slower (38 us against 2 for 2560 x 4 float32).
-    gb[...] = np.ones(len(dout), dtype=dout.dtype) @ dout
-    return dout @ W.T
-
-
-def loss_and_backward(head, features, y, weights, W, b, gW, gb):
-    """The head's loss over features ``(M, width)``; fills ``gW``, ``gb``.
-
-    Returns ``(loss, dfeatures)``, dfeatures None when the loss is not finite.
-    """
-    loss, dout = head.loss(features @ W + b, y, weights)
-    if not np.isfinite(loss):
-        return loss, None
-    return loss, dense_backward(features, dout, W, gW, gb)
 
 
 class SoftmaxHead:
@@ -127,8 +106,9 @@ class SoftmaxHead:
         return softmax_cross_entropy(outputs, y, weights)
 
     def score(self, outputs, y, weights):
-        """Accuracy of logits ``(M, k)`` against codes ``(M,)``."""
-        return accuracy_score(y, outputs.argmax(axis=1), sample_weight=weights)
+        """Accuracy of logits ``(M, k)`` against codes ``(M,)``: ``accuracy_score`` with
+        sample weights, without its input checks (~2 ms an epoch; the inputs are ours)."""
+        return float(np.dot(weights, outputs.argmax(axis=1) == y) / weights.sum())
 
     def decoder_input(self, y, n_outputs, dtype):
         """Codes ``(T, N)`` as one-hot decoder inputs ``(T, N, n_outputs)``."""
@@ -225,8 +205,15 @@ class LinearHead:
         return squared_error(outputs, y, weights)
 
     def score(self, outputs, y, weights):
-        """R^2 of outputs ``(M, k)`` against targets ``(M, k)``."""
-        return r2_score(y, outputs, sample_weight=weights)
+        """R^2 of outputs ``(M, k)`` against targets ``(M, k)``: ``r2_score`` with sample
+        weights, averaged over the targets, without its input checks (~7 ms an epoch)."""
+        w = weights / weights.sum()
+        residual = w @ (y - outputs) ** 2
+        total = w @ (y - w @ y) ** 2
+        # r2_score's force_finite: a constant target scores 1 if predicted exactly, else 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
+        return float(r2.mean())
 
     def decoder_input(self, y, n_outputs, dtype):
         """Targets ``(T, N, k)`` are the decoder's inputs as they are."""

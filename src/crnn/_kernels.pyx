@@ -148,6 +148,8 @@ cdef extern from "crnn/crnn.h" nogil:
         const float *dec_x
         const int *lengths
         const int *codes
+        const int *dec_lengths
+        const int *dec_order
         const float *targets
         const double *weights
         double batch_weight
@@ -160,6 +162,8 @@ cdef extern from "crnn/crnn.h" nogil:
         const double *dec_x
         const int *lengths
         const int *codes
+        const int *dec_lengths
+        const int *dec_order
         const double *targets
         const double *weights
         double batch_weight
@@ -876,8 +880,9 @@ cdef const void *_ptr(floating[::1] a, Py_ssize_t n, str name) except? NULL:
 cdef int _fill_batch(_Batch out, const crnn_net *net, floating[::1] x, int T, int B,
                      const int[::1] lengths, const int[::1] codes, floating[::1] targets,
                      const double[::1] weights, double batch_weight, int T_out,
-                     floating[::1] dec_x, floating[::1] input_mask, floating[::1] rec_mask,
-                     floating[::1] drop_mask) except -1:
+                     floating[::1] dec_x, const int[::1] dec_lengths,
+                     const int[::1] dec_order, floating[::1] input_mask,
+                     floating[::1] rec_mask, floating[::1] drop_mask) except -1:
     """Check a minibatch's sizes against the network and point the dtype's struct at it."""
     cdef const crnn_stack *enc = &net.enc
     cdef const crnn_stack *dec = &net.dec
@@ -894,7 +899,12 @@ cdef int _fill_batch(_Batch out, const crnn_net *net, floating[::1] x, int T, in
     else:
         _check(targets is not None and targets.shape[0] == P * k,
                "targets must be (positions, n_outputs)")
-    _check(not encdec or (T_out >= 1 and dec_x is not None), "encdec needs T_out and dec_x")
+    _check(not encdec or (T_out >= 1 and dec_x is not None and dec_lengths is not None),
+           "encdec needs dec_x and dec_lengths")
+    _check(dec_lengths is None or dec_lengths.shape[0] == B, "dec_lengths must be (B,)")
+    _check(dec_order is None or dec_order.shape[0] == B, "dec_order must be (B,)")
+    cdef const int *dec_lengths_p = &dec_lengths[0] if dec_lengths is not None else NULL
+    cdef const int *dec_order_p = &dec_order[0] if dec_order is not None else NULL
     for l in range(enc.n_layers):
         n_rec += <Py_ssize_t>enc.D * B * enc.hidden[l]
         if l + 1 < enc.n_layers:
@@ -913,6 +923,7 @@ cdef int _fill_batch(_Batch out, const crnn_net *net, floating[::1] x, int T, in
         out.f32.T, out.f32.B, out.f32.T_out = T, B, T_out
         out.f32.x, out.f32.dec_x = &x[0], <const float *>dec_x_p
         out.f32.lengths, out.f32.codes = &lengths[0], codes_p
+        out.f32.dec_lengths, out.f32.dec_order = dec_lengths_p, dec_order_p
         out.f32.targets, out.f32.weights = <const float *>targets_p, &weights[0]
         out.f32.batch_weight = batch_weight
         out.f32.input_mask = <const float *>input_p
@@ -921,6 +932,7 @@ cdef int _fill_batch(_Batch out, const crnn_net *net, floating[::1] x, int T, in
         out.f64.T, out.f64.B, out.f64.T_out = T, B, T_out
         out.f64.x, out.f64.dec_x = &x[0], <const double *>dec_x_p
         out.f64.lengths, out.f64.codes = &lengths[0], codes_p
+        out.f64.dec_lengths, out.f64.dec_order = dec_lengths_p, dec_order_p
         out.f64.targets, out.f64.weights = <const double *>targets_p, &weights[0]
         out.f64.batch_weight = batch_weight
         out.f64.input_mask = <const double *>input_p
@@ -974,10 +986,11 @@ cdef class TrainStep:
                                  decay.dtype == self.params.dtype), "decay must be like params")
         self.decay = decay
 
-    cdef _Batch _batch(self, x, lengths, y, weights, double batch_weight, dec_x, input_mask,
+    cdef _Batch _batch(self, x, lengths, y, weights, double batch_weight, dec, input_mask,
                        rec_mask, drop_mask):
         cdef _Batch batch = _Batch.__new__(_Batch)
         T, B = x.shape[0], x.shape[1]
+        dec_x, dec_lengths, dec_order = dec if dec is not None else (None, None, None)
         T_out = dec_x.shape[0] if dec_x is not None else 0
         codes = targets = None
         if self.net.net.head == CRNN_HEAD_SOFTMAX:
@@ -989,14 +1002,15 @@ cdef class TrainStep:
         rec_mask, drop_mask = _flat(rec_mask), _flat(drop_mask)
         if self.single:
             _fill_batch[float](batch, &self.net.net, x, T, B, lengths, codes, targets, weights,
-                               batch_weight, T_out, dec_x, input_mask, rec_mask, drop_mask)
+                               batch_weight, T_out, dec_x, dec_lengths, dec_order,
+                               input_mask, rec_mask, drop_mask)
         else:
             _fill_batch[double](batch, &self.net.net, x, T, B, lengths, codes, targets,
-                                weights, batch_weight, T_out, dec_x, input_mask, rec_mask,
-                                drop_mask)
+                                weights, batch_weight, T_out, dec_x, dec_lengths, dec_order,
+                                input_mask, rec_mask, drop_mask)
         # The arrays the struct points into (kept alive for the call)
-        batch.arrays = (x, lengths, codes, targets, weights, dec_x, input_mask, rec_mask,
-                        drop_mask)
+        batch.arrays = (x, lengths, codes, targets, weights, dec_x, dec_lengths, dec_order,
+                        input_mask, rec_mask, drop_mask)
         return batch
 
     cdef object _buffers(self, int part, _Batch batch):
@@ -1016,11 +1030,13 @@ cdef class TrainStep:
             self.arenas[part] = np.empty(need, dtype=self.params.dtype)
         return self.grads[part], self.arenas[part]
 
-    def gradient(self, int part, x, lengths, y, weights, double batch_weight, dec_x=None,
+    def gradient(self, int part, x, lengths, y, weights, double batch_weight, dec=None,
                  input_mask=None, rec_mask=None, drop_mask=None):
         """The loss of a (part of a) minibatch; its gradient goes to ``grads[part]`` if the
-        loss is finite. Safe to call for different parts in parallel threads."""
-        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec_x,
+        loss is finite. Safe to call for different parts in parallel threads. ``dec``:
+        encdec's ``(dec_x, dec_lengths, dec_order)`` (``crnn_batch_*`` in crnn.h), y, weights
+        and the decoder's masks in the decoder's order."""
+        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec,
                                         input_mask, rec_mask, drop_mask)
         grad, arena = self._buffers(part, batch)
         if self.single:
@@ -1038,11 +1054,11 @@ cdef class TrainStep:
             return _train_update[float](self, grad, self.params, loss, lr)
         return _train_update[double](self, grad, self.params, loss, lr)
 
-    def step(self, x, lengths, y, weights, double batch_weight, double lr, dec_x=None,
+    def step(self, x, lengths, y, weights, double batch_weight, double lr, dec=None,
              input_mask=None, rec_mask=None, drop_mask=None):
         """``gradient`` and ``update`` of a whole minibatch in one C call, the GIL released.
         Returns ``(loss, updated)`` as ``update``."""
-        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec_x,
+        cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec,
                                         input_mask, rec_mask, drop_mask)
         grad, arena = self._buffers(0, batch)
         if self.single:

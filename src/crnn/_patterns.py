@@ -32,8 +32,9 @@ With ``pool_steps=k`` (seq2vec and encdec, whose encoders read the whole input) 
 encoder reads the input averaged over blocks of k steps (``functional.pool_steps``).
 
 A pattern lays out and validates the targets (:meth:`~_Pattern.targets`), gives the
-output lengths, computes a minibatch's loss and gradient (:meth:`~_Pattern.loss_grad`)
-and the outputs of prediction (:meth:`~_Pattern.outputs`). Patterns hold no state;
+output lengths, the inputs of a training minibatch's compiled step
+(:meth:`~_Pattern.train_inputs`, :attr:`~_Pattern.net_kind`; crnn._step) and the outputs
+of prediction (:meth:`~_Pattern.outputs`; the encoder-decoder's decoding in C). Patterns hold no state;
 :func:`get_pattern` gives the one of a name. Adding a pattern touches this file only.
 """
 
@@ -50,12 +51,9 @@ from ._data import (
     is_step_weights,
     pad_targets,
 )
-from ._heads import loss_and_backward
 from .functional import (
-    backward,
     forward,
     pool_steps,
-    readout_backward,
     readout_forward,
     readout_params_size,
 )
@@ -165,27 +163,6 @@ def _final_features(h_n):
     return last[0] if len(last) == 1 else np.concatenate(last, axis=1)
 
 
-def _split_directions(d, num_directions):
-    """Inverse of ``_final_features`` for one layer: ``(B, D * H)`` to ``(D, B, H)``."""
-    return np.ascontiguousarray(d.reshape(len(d), num_directions, -1).transpose(1, 0, 2))
-
-
-def _step_loss(head, Y, y, weights, W, b, gW, gb):
-    """The head's loss over every step of ``Y`` ``(T, B, width)``, and dY."""
-    steps, batch, width = Y.shape
-    loss, dfeatures = loss_and_backward(
-        head,
-        Y.reshape(steps * batch, width),
-        y.reshape(steps * batch, *y.shape[2:]),
-        weights.reshape(-1),
-        W,
-        b,
-        gW,
-        gb,
-    )
-    return loss, None if dfeatures is None else dfeatures.reshape(Y.shape)
-
-
 class _Pattern:
     """A per-step pattern with sequence input: seq2seq's behaviour, the others override."""
 
@@ -286,22 +263,6 @@ class _Pattern:
         x, lengths = network.pool(*self._encoder_input(batch))
         return x, lengths, None
 
-    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
-        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite.
-
-        ``weights`` are the batch's position weights, summing to one; ``train`` and
-        ``bptt`` the keyword arguments of :func:`~crnn.functional.forward` and
-        :func:`~crnn.functional.backward`.
-        """
-        enc, _, W, b = network.split(params)
-        g_enc, _, gW, gb = network.split(grad)
-        x, lengths = self._encoder_input(batch)
-        Y, _, cache = forward(network.encoder, enc, x, lengths, **train)
-        loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
-        if np.isfinite(loss):
-            g_enc[:] = backward(cache, dY, **bptt)[3]
-        return loss
-
     # ------------------------------------------------------------------ prediction
 
     def _output_steps(self, lengths, out_lengths):
@@ -398,27 +359,6 @@ class Seq2Vec(_Pattern):
         """Validate and encode targets ``(N,)`` codes or ``(N, k)`` values; weights ``(N,)``."""
         return head.encode_vector_targets(est, y, n, reset, classes), None, sample_weight, None
 
-    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
-        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite."""
-        enc, _, W, b = network.split(params)
-        g_enc, _, gW, gb = network.split(grad)
-        x, lengths = network.pool(batch.x, batch.x_lengths)
-        Y, (h_n, _), cache = forward(network.encoder, enc, x, lengths, **train)
-        features, readout_cache = network.readout_forward(params, Y, lengths, h_n)
-        loss, dfeatures = loss_and_backward(head, features, batch.y, weights, W, b, gW, gb)
-        if not np.isfinite(loss):
-            return loss
-        if readout_cache is None:  # "last": the gradient enters through the final states
-            dh_n = [np.zeros_like(h) for h in h_n]
-            dh_n[-1] = _split_directions(dfeatures, network.encoder.num_directions)
-            g_enc[:] = backward(cache, None, dh_n, **bptt)[3]
-            return loss
-        dY, d_readout = readout_backward(readout_cache, dfeatures, check_finite=False)
-        if d_readout is not None:
-            network.readout_params(grad)[:] = d_readout
-        g_enc[:] = backward(cache, dY, **bptt)[3]
-        return loss
-
     def _allocate(self, n, k, lengths, out_lengths, dtype):
         return np.empty((n, k), dtype=dtype)
 
@@ -462,17 +402,11 @@ class Vec2Seq(_Pattern):
 
 
 def _bridge(states):
-    """Encoder final states (per layer ``(D, B, H)``) as decoder initial states ``(1, B, D*H)``."""
+    """Encoder final states (per layer ``(D, B, H)``) as the decoder's initial states: per
+    layer ``(B, D*H)``, the directions side by side, flat and back to back (None: None)."""
     if states is None:
         return None
-    return [np.concatenate(s, axis=1)[np.newaxis] for s in states]
-
-
-def _unbridge(dstates, num_directions):
-    """Gradients of the decoder initial states as gradients of the encoder final states."""
-    if dstates is None:
-        return None
-    return [_split_directions(d[0], num_directions) for d in dstates]
+    return np.concatenate([np.concatenate(s, axis=1).reshape(-1) for s in states])
 
 
 class EncDec(_Pattern):
@@ -522,30 +456,6 @@ class EncDec(_Pattern):
         inputs[1:, :, :k] = head.decoder_input(y[:-1], k, dtype)
         return inputs
 
-    def loss_grad(self, network, params, grad, batch, weights, head, train, bptt):
-        """The loss of a time-major minibatch; fills ``grad`` unless it is not finite."""
-        enc, dec, W, b = network.split(params)
-        g_enc, g_dec, gW, gb = network.split(grad)
-        directions = network.encoder.num_directions
-        x, lengths = network.pool(batch.x, batch.x_lengths)
-        _, (h_n, c_n), cache = forward(network.encoder, enc, x, lengths, **train)
-        Y, _, decoder_cache = forward(
-            network.decoder,
-            dec,
-            self.teacher_inputs(head, batch.y, network.n_outputs, params.dtype),
-            batch.y_lengths,
-            _bridge(h_n),
-            _bridge(c_n),
-            **{**train, "input_dropout": 0.0},  # input dropout is the encoder's (X)
-        )
-        loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
-        if not np.isfinite(loss):
-            return loss
-        _, dh0, dc0, g_dec[:] = backward(decoder_cache, dY, **bptt)
-        dh_n, dc_n = _unbridge(dh0, directions), _unbridge(dc0, directions)
-        g_enc[:] = backward(cache, None, dh_n, dc_n, **bptt)[3]
-        return loss
-
     def _output_steps(self, lengths, out_lengths):
         return out_lengths.max()
 
@@ -554,21 +464,13 @@ class EncDec(_Pattern):
         out[:steps, idx] = self.decode(network, params, head, h_n, c_n, steps)
 
     def decode(self, network, params, head, h_n, c_n, steps):
-        """Run the decoder on its own outputs for ``steps`` steps from the encoder's state."""
-        _, dec, W, b = network.split(params)
+        """Run the decoder on its own outputs for ``steps`` steps from the encoder's final
+        states, in one C call (``crnn_net_decode``): ``(steps, B, k)`` outputs."""
         batch = h_n[0].shape[1]
-        k = network.n_outputs
-        h, c = _bridge(h_n), _bridge(c_n)
-        step_input = np.zeros((1, batch, k + 1), dtype=W.dtype)
-        step_input[0, :, k] = 1
-        out = np.empty((steps, batch, k), dtype=W.dtype)
-        for t in range(steps):
-            Y, (h, c), _ = forward(
-                network.decoder, dec, step_input, None, h, c, keep_cache=False, check_finite=False
-            )
-            out[t] = Y[0] @ W + b
-            step_input[0, :, :k] = head.feedback(out[t])
-            step_input[0, :, k] = 0
+        out = np.empty((steps, batch, network.n_outputs), dtype=params.dtype)
+        h0, c0 = _bridge(h_n), _bridge(c_n)
+        net = network.compiled(self.net_kind, head.kernel_head)
+        _kernels.net_decode(net, params, batch, steps, h0, c0, out)
         return out
 
 

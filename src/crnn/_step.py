@@ -64,27 +64,18 @@ class MinibatchStep:
         the parameters moved (False: the loss or the gradient was not finite, and nothing
         changed).
         """
-        x, lengths, dec_x, y, weights = self._inputs(batch)
-        parts = self._parts(lengths)
-        masks = self._masks(x, dec_x, parts)
+        inputs = self._inputs(batch)
+        parts = self._parts(inputs[1])
+        masks = self._masks(inputs[0], inputs[4], parts)
         lr = self.est._optimizer.step_size()
         if parts[0] is None:
-            return self.kernel.step(x, lengths, y, weights, batch_weight, lr, dec_x, *masks[0])
-        # The weights are the whole batch's: the parts' losses and gradients add up.
-        per_step = self.pattern.per_step
+            x, lengths, y, weights, *rest = self._call_args(inputs, masks[0], None)
+            return self.kernel.step(x, lengths, y, weights, batch_weight, lr, *rest)
 
+        # The weights are the whole batch's: the parts' losses and gradients add up.
         def run(index, part, part_masks):
-            take = _taker(part)
-            return self.kernel.gradient(
-                index,
-                take(x),
-                lengths[part],
-                take(y) if per_step else y[part],
-                take(weights) if per_step else weights[part],
-                batch_weight,
-                None if dec_x is None else take(dec_x),
-                *part_masks,
-            )
+            x, lengths, y, weights, *rest = self._call_args(inputs, part_masks, part)
+            return self.kernel.gradient(index, x, lengths, y, weights, batch_weight, *rest)
 
         losses = map_parts(run, range(len(parts)), parts, masks)
         return self.kernel.update(len(parts), float(sum(losses)), lr)
@@ -92,18 +83,21 @@ class MinibatchStep:
     def gradient(self, batch, batch_weight, grad):
         """The loss of a minibatch (without the L2 penalty); its gradient into ``grad``
         unless the loss is not finite. No update; the batch runs in one part."""
-        x, lengths, dec_x, y, weights = self._inputs(batch)
-        masks = self._masks(x, dec_x, [None])[0]
-        loss = self.kernel.gradient(0, x, lengths, y, weights, batch_weight, dec_x, *masks)
+        inputs = self._inputs(batch)
+        masks = self._masks(inputs[0], inputs[4], [None])[0]
+        x, lengths, y, weights, *rest = self._call_args(inputs, masks, None)
+        loss = self.kernel.gradient(0, x, lengths, y, weights, batch_weight, *rest)
         if np.isfinite(loss):
             grad[:] = self.kernel.grads[0]
         return loss
 
     def _inputs(self, batch):
+        """``(x, lengths, y, weights, dec)``: dec is encdec's ``(dec_x, dec_lengths)``."""
         x, lengths, dec_x = self.pattern.train_inputs(self.network, self.head, batch)
         lengths = lengths.astype(np.intc, copy=False)
         weights = np.asarray(batch.weights, dtype=np.float64)
-        return x, lengths, dec_x, batch.y, weights
+        dec = None if dec_x is None else (dec_x, batch.y_lengths.astype(np.intc))
+        return x, lengths, batch.y, weights, dec
 
     def _parts(self, lengths):
         """The batch's parts (``[None]``: one), split as ``functional.forward`` splits."""
@@ -111,45 +105,79 @@ class MinibatchStep:
             return [None]
         return _batch_parts(lengths, self.n_threads, self.network.encoder)
 
-    def _masks(self, x, dec_x, parts):
-        """Each part's ``(input_mask, rec_mask, drop_mask)``: the dropout masks, flat and back
-        to back as the kernel takes them (None where off), drawn as the functional API's
-        forward of the encoder, then of the decoder, draws them."""
+    def _call_args(self, inputs, masks, part):
+        """The kernel's arguments for sequences ``part`` of the batch (None: all):
+        ``(x, lengths, y, weights, dec, input_mask, rec_mask, drop_mask)``, the decoder's
+        side (y, weights, its masks) in the decoder's order, by decreasing target length."""
+        x, lengths, y, weights, dec = inputs
+        input_mask, enc_rec, dec_rec, drop = masks
+        if part is not None:
+            take = _taker(part)
+            x, lengths = take(x), lengths[part]
+            y, weights = (
+                (take(y), take(weights)) if self.pattern.per_step else (y[part], weights[part])
+            )
+            if dec is not None:
+                dec = (take(dec[0]), dec[1][part])
+        if dec is not None:
+            dec_x, dec_lengths = dec
+            order = None
+            if (dec_lengths[1:] > dec_lengths[:-1]).any():
+                order = np.argsort(-dec_lengths, kind="stable").astype(np.intc)
+                dec_x, dec_lengths = dec_x[:, order], dec_lengths[order]
+                y, weights = y[:, order], weights[:, order]
+                dec_rec = [m[:, order] for m in dec_rec]
+            dec = (dec_x, dec_lengths, order)
+        rec = enc_rec + dec_rec
+        rec = np.concatenate([m.reshape(-1) for m in rec]) if rec else None
+        return x, lengths, y, weights, dec, input_mask, rec, drop
+
+    def _masks(self, x, dec, parts):
+        """Each part's dropout masks, ``(input_mask, encoder_rec, decoder_rec, drop_mask)``
+        (None or empty where off), drawn as ``functional.forward`` of the encoder, then of
+        the decoder, draws them: recurrent masks per layer ``(D, B_part, H)``, in the
+        batch's order; between-layer masks flat, back to back, each stack's in the order
+        it runs (the decoder's by decreasing target length)."""
         est = self.est
         p_in, p_rec, p_drop = est.input_dropout, est.recurrent_dropout, est.dropout
         if max(p_in, p_rec, p_drop) == 0:
-            return [(None, None, None)] * len(parts)
+            return [(None, [], [], None)] * len(parts)
         rng = est._random_state
         dtype = np.dtype(x.dtype)
         B = x.shape[1]
-        steps = [x.shape[0]] + ([dec_x.shape[0]] if dec_x is not None else [])
+        steps = [x.shape[0]] + ([dec[0].shape[0]] if dec is not None else [])
         seeds, input_mask, recurrent = [], None, []
         for i, layout in enumerate(self.layouts):
             seeds.append(rng.randint(2**31 - 1, size=len(parts)) if p_drop > 0 else None)
             if p_in > 0 and i == 0:  # input dropout is the encoder's (X)
                 input_mask = _dropout_mask(rng, (B, layout.input_size), p_in, dtype)
-            if p_rec > 0:
-                recurrent += [
+            recurrent.append(
+                [
                     _dropout_mask(rng, (layout.num_directions, B, H), p_rec, dtype)
                     for H in layout.hidden_sizes
                 ]
+                if p_rec > 0
+                else []
+            )
         out = []
         for index, part in enumerate(parts):
             take = _taker(part)
-            rec = np.concatenate([take(m).reshape(-1) for m in recurrent]) if recurrent else None
             drop = None
             if p_drop > 0:
                 size = B if part is None else len(part)
                 drop = [
-                    _dropout_mask(check_random_state(s[index]), (T, size, D_H), p_drop, dtype)
+                    _dropout_mask(rng_part, (T, size, layout.num_directions * H), p_drop, dtype)
                     for layout, s, T in zip(self.layouts, seeds, steps)
-                    for D_H in (layout.num_directions * H for H in layout.hidden_sizes[:-1])
+                    for rng_part in [check_random_state(s[index])]
+                    for H in layout.hidden_sizes[:-1]
                 ]
                 drop = np.concatenate([m.reshape(-1) for m in drop]) if drop else None
             part_input = None
             if input_mask is not None:
                 part_input = input_mask if part is None else input_mask[part]
-            out.append((part_input, rec, drop))
+            enc_rec = [take(m) for m in recurrent[0]]
+            dec_rec = [take(m) for m in recurrent[1]] if len(recurrent) > 1 else []
+            out.append((part_input, enc_rec, dec_rec, drop))
         return out
 
 

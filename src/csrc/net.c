@@ -95,7 +95,6 @@ static void FN(carve_stack)(FN(arena) *a, const crnn_stack *s, int T, int B, int
 typedef struct {
     FN(stack_bufs) enc, dec;
     real *x_in;       /* the encoder's input times the input dropout mask */
-    int *dec_lengths; /* every decoder sequence runs all T_out steps */
     real *features;   /* SEQ2VEC (B, F): the readout */
     real *dfeatures;  /* SEQ2VEC (B, F) */
     real *outputs;    /* (P, n_out): the head's outputs, then their gradient */
@@ -117,9 +116,6 @@ static size_t FN(carve_net)(FN(arena) *a, const crnn_net *net, int T, int T_out,
         FN(carve_stack)(a, &net->dec, T_out, B, masked, dropped, 1, &out->dec, &workspace,
                         &d_in);
     out->x_in = input_masked ? FN(take)(a, (size_t)T * B * net->enc.n_in) : NULL;
-    out->dec_lengths = NULL;
-    if (encdec) /* ints in a block of reals: an int is never wider than a float */
-        out->dec_lengths = (int *)FN(take)(a, (size_t)B);
     out->features = out->dfeatures = out->readout_reserve = NULL;
     if (net->kind == CRNN_SEQ2VEC) {
         out->features = FN(take)(a, (size_t)B * F);
@@ -278,18 +274,32 @@ static int FN(stack_backward)(const BLAS_TABLE *blas, const crnn_stack *s, const
 
 /* States (D, B, H) as rows (B, D*H), the directions side by side (to_rows), or back: the
  * last layer's final states as SEQ2VEC's LAST features, the encoder's final states as the
- * decoder's initial states, and their gradients the other way. */
-static void FN(side_by_side)(int D, int B, int H, real *states, real *rows, int to_rows)
+ * decoder's initial states (row j from sequence order[j]; NULL: j), and their gradients the
+ * other way. */
+static void FN(side_by_side)(int D, int B, int H, real *states, real *rows, const int *order,
+                             int to_rows)
 {
     for (int dir = 0; dir < D; ++dir)
         for (int bb = 0; bb < B; ++bb) {
-            real *s = states + ((size_t)dir * B + bb) * H;
+            real *s = states + ((size_t)dir * B + (order != NULL ? order[bb] : bb)) * H;
             real *r = rows + ((size_t)bb * D + dir) * H;
             if (to_rows)
                 memcpy(r, s, (size_t)H * sizeof(real));
             else
                 memcpy(s, r, (size_t)H * sizeof(real));
         }
+}
+
+/* Whether order holds each of 0 .. B-1 once (scratch: B reals, as flags). */
+static int FN(is_permutation)(const int *order, int B, real *scratch)
+{
+    memset(scratch, 0, (size_t)B * sizeof(real));
+    for (int j = 0; j < B; ++j) {
+        if (order[j] < 0 || order[j] >= B || scratch[order[j]] != 0)
+            return 0;
+        scratch[order[j]] = 1;
+    }
+    return 1;
 }
 
 int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *batch,
@@ -302,19 +312,23 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
     if (blas == NULL || batch == NULL || params == NULL || grad == NULL || arena == NULL ||
         loss == NULL || batch->x == NULL || batch->lengths == NULL || batch->weights == NULL ||
         (net->head == CRNN_HEAD_SOFTMAX ? batch->codes == NULL : batch->targets == NULL) ||
-        (net->kind == CRNN_ENCDEC && batch->dec_x == NULL))
+        (net->kind == CRNN_ENCDEC && (batch->dec_x == NULL || batch->dec_lengths == NULL)))
         return CRNN_ERR_NULL;
     const int T = batch->T, B = batch->B, encdec = net->kind == CRNN_ENCDEC;
     const int T_out = encdec ? batch->T_out : 0;
     if (T < 1 || B < 1 || (encdec && T_out < 1) || !(batch->batch_weight > 0))
         return CRNN_ERR_DIMS;
-    if (!crnn_lengths_ok(batch->lengths, T, B))
+    if (!crnn_lengths_ok(batch->lengths, T, B) ||
+        (encdec && !crnn_lengths_ok(batch->dec_lengths, T_out, B)))
         return CRNN_ERR_LENGTHS;
     FN(arena) a = {arena, 0};
     FN(net_bufs) bufs;
     if (FN(carve_net)(&a, net, T, T_out, B, batch->rec_mask != NULL, batch->drop_mask != NULL,
                       batch->input_mask != NULL, &bufs) > arena_size)
         return CRNN_ERR_NET;
+    const int *order = encdec ? batch->dec_order : NULL;
+    if (order != NULL && !FN(is_permutation)(order, B, arena))
+        return CRNN_ERR_LENGTHS;
 
     const crnn_stack *enc = &net->enc, *dec = &net->dec;
     const int F = crnn_stack_output_size(enc), k = net->n_out;
@@ -352,21 +366,20 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
         features = bufs.features;
         if (net->readout == CRNN_READOUT_LAST)
             FN(side_by_side)(enc->D, B, H_last, bufs.enc.hn[enc->n_layers - 1],
-                              bufs.features, 1);
+                              bufs.features, NULL, 1);
         else if ((status = FN(crnn_readout_forward)(blas, &rd, Y, batch->lengths,
                                                    params + readout_offset, bufs.features,
                                                    bufs.readout_reserve)) != CRNN_OK)
             return status;
     } else if (encdec) {
         P = T_out * B;
-        for (int bb = 0; bb < B; ++bb)
-            bufs.dec_lengths[bb] = T_out;
         for (int l = 0; l < enc->n_layers; ++l) {
-            FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.hn[l], bufs.dec.h0[l], 1);
+            FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.hn[l], bufs.dec.h0[l], order, 1);
             if (bufs.dec.c0[l] != NULL)
-                FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.cn[l], bufs.dec.c0[l], 1);
+                FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.cn[l], bufs.dec.c0[l], order,
+                                 1);
         }
-        status = FN(stack_forward)(blas, dec, params + dec_offset, T_out, B, bufs.dec_lengths,
+        status = FN(stack_forward)(blas, dec, params + dec_offset, T_out, B, batch->dec_lengths,
                                    batch->dec_x, &dec_masks, &bufs.dec, bufs.workspace);
         if (status != CRNN_OK)
             return status;
@@ -400,7 +413,7 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
                 memset(bufs.enc.dcn[l], 0, DBH * sizeof(real));
         }
         const int l = enc->n_layers - 1;
-        FN(side_by_side)(enc->D, B, H_last, bufs.enc.dhn[l], bufs.dfeatures, 0);
+        FN(side_by_side)(enc->D, B, H_last, bufs.enc.dhn[l], bufs.dfeatures, NULL, 0);
         if (bufs.enc.dcn[l] != NULL)
             memset(bufs.enc.dcn[l], 0, (size_t)enc->D * B * H_last * sizeof(real));
         with_dhn = 1;
@@ -420,14 +433,16 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
                 memset(bufs.dec.dc0[l], 0, BH * sizeof(real));
         }
         status = FN(stack_backward)(blas, dec, params + dec_offset, grad + dec_offset, T_out, B,
-                                    bufs.dec_lengths, batch->dec_x, &dec_masks, bufs.d_top, 0,
+                                    batch->dec_lengths, batch->dec_x, &dec_masks, bufs.d_top, 0,
                                     net->truncate, &bufs.dec, bufs.d_in, bufs.workspace);
         if (status != CRNN_OK)
             return status;
         for (int l = 0; l < enc->n_layers; ++l) {
-            FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.dhn[l], bufs.dec.dh0[l], 0);
+            FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.dhn[l], bufs.dec.dh0[l], order,
+                             0);
             if (bufs.enc.dcn[l] != NULL)
-                FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.dcn[l], bufs.dec.dc0[l], 0);
+                FN(side_by_side)(enc->D, B, enc->hidden[l], bufs.enc.dcn[l], bufs.dec.dc0[l], order,
+                                 0);
         }
         with_dhn = 1;
     }
