@@ -34,8 +34,9 @@ encoder reads the input averaged over blocks of k steps (``functional.pool_steps
 A pattern lays out and validates the targets (:meth:`~_Pattern.targets`), gives the
 output lengths, the inputs of a training minibatch's compiled step
 (:meth:`~_Pattern.train_inputs`, :attr:`~_Pattern.net_kind`; crnn._step) and the outputs
-of prediction (:meth:`~_Pattern.outputs`; the encoder-decoder's decoding in C). Patterns hold no state;
-:func:`get_pattern` gives the one of a name. Adding a pattern touches this file only.
+of prediction (:meth:`~_Pattern.outputs`; the encoder-decoder's decoding in C). Patterns
+hold no state; :func:`get_pattern` gives the one of a name. Adding a pattern touches this
+file only.
 """
 
 import numpy as np
