@@ -20,6 +20,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 
 import crnn._parallel
 import crnn._patterns
+import crnn._step
 from crnn._estimators import RNNClassifier, RNNRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -87,16 +88,17 @@ def test_fitting_separate_models_in_threads_matches_serial_fits():
 
 @pytest.fixture
 def spy_on_kernels(monkeypatch):
-    """Record the BLAS thread counts at every forward and backward call of the estimators."""
+    """Record the BLAS thread counts at every compiled training step and every forward call
+    of prediction."""
     seen = []
-    for name in ("forward", "backward"):
-        original = getattr(crnn._patterns, name)
+    for owner, name in ((crnn._step.MinibatchStep, "train"), (crnn._patterns, "forward")):
+        original = getattr(owner, name)
 
         def spy(*args, _original=original, **kwargs):
             seen.append(blas_threads())
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(crnn._patterns, name, spy)
+        monkeypatch.setattr(owner, name, spy)
     return seen
 
 
