@@ -6,6 +6,11 @@ reshuffling every epoch. crnn's L2 penalty, gradient clipping and early stopping
 they are absent from the PyTorch loop. Besides the time per epoch, the record holds the share
 of crnn's ``fit()`` spent outside its C kernels and its peak NumPy memory against the least
 the training needs.
+
+The JAX peer (optional, like the PyTorch one) is the loop a JAX user would write: the same
+model over ``jax.lax.scan``, ``optax.adam``, one jitted call per minibatch. Before timing, its
+loss, gradients and loss after one Adam step are checked against the PyTorch loop's from the
+same initial weights (the record's ``check``).
 """
 
 import threading
@@ -173,7 +178,7 @@ def _peak_bytes(case, n_jobs):
 
 
 def fit(impls, case, settings):
-    """Time ``fit()`` of crnn and the PyTorch loop; crnn's kernel share and peak memory.
+    """Time ``fit()`` of crnn, the PyTorch and the JAX loops; crnn's kernel share and peak memory.
 
     With several threads, crnn's estimator gets ``n_jobs`` = that many (it keeps BLAS on one
     thread itself); with one, its default ``n_jobs=None``.
@@ -186,11 +191,188 @@ def fit(impls, case, settings):
         runs["crnn"] = _crnn_fit(case, X, y, n_jobs)
     if "torch" in impls:
         runs["torch"] = _torch_fit(impls["torch"].torch, case, X, y)
+    if "jax" in impls:
+        jax, optax = impls["jax"].jax, impls["jax"].optax
+        jax_model = _jax_model(jax, optax, case)
+        runs["jax"] = _jax_fit(jax, jax_model, case, X, y)
+        if "torch" in impls:  # before the timing, so that a wrong model is not timed unseen
+            jax_check = _jax_check(impls["torch"].torch, jax, jax_model, case, X, y)
     samples, final_losses = interleaved(runs, settings.repeats, 0.0, settings.max_time)
     record = {"bench": "fit", **asdict(case), "times": samples, "final_loss": final_losses}
     record["check"] = {"reference": None, "errors": {}, "agree": None}
+    if "jax" in impls and "torch" in impls:
+        record["check"] = jax_check
     if "crnn" in impls:
         record["n_jobs"] = n_jobs
         record["kernel_seconds"], record["fit_seconds"] = _kernel_seconds(runs["crnn"])
         record["peak_bytes"], record["needed_bytes"] = _peak_bytes(case, n_jobs)
     return record
+
+
+def _torch_modules(torch, case):
+    """The PyTorch loop's model and optimizer, made as ``_torch_fit``'s ``run()`` makes them."""
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[case.cell]
+    dtype = getattr(torch, case.dtype)
+    torch.manual_seed(0)
+    rnn = cls(case.I, case.H, batch_first=True, dtype=dtype)
+    head = torch.nn.Linear(case.H, 1, dtype=dtype)
+    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=LEARNING_RATE)
+    return rnn, head, opt
+
+
+@dataclass(frozen=True)
+class _JaxModel:
+    """The JAX loop's pieces: ``init(rng)`` of the parameters, the jitted ``step`` and
+    ``loss``, the optax ``optimizer``."""
+
+    init: object
+    step: object
+    loss: object
+    optimizer: object
+
+
+def _jax_model(jax, optax, case):
+    """One recurrent layer over ``jax.lax.scan`` and a linear head on the final state.
+
+    PyTorch's conventions, the weights transposed (``x @ w_ih``): LSTM gates ``[i, f, g, o]``;
+    GRU gates ``[r, z, n]``, the reset gate applied to the recurrent product plus the n part
+    of ``b_hh``. ``step(params, opt_state, xb, yb) -> (params, opt_state, loss)`` is the one
+    jitted call per minibatch: forward, mean squared error, ``value_and_grad``, Adam update.
+    """
+    jnp, sigmoid = jax.numpy, jax.nn.sigmoid
+    # float64 needs JAX's 64-bit mode, which a float32 user leaves off. Set per case before
+    # anything is traced: the check and the timed loop of a case run in the same mode.
+    jax.config.update("jax_enable_x64", case.dtype == "float64")
+    G, H, lstm = GATES[case.cell], case.H, case.cell == "lstm"
+
+    def cell(p, carry, gx):
+        """One step; ``gx`` is the step's input projection ``x_t @ w_ih + b_ih``."""
+        h = carry[0] if lstm else carry
+        gh = h @ p["w_hh"] + p["b_hh"]
+        if case.cell == "rnn":
+            return jnp.tanh(gx + gh)
+        if lstm:
+            i, f, g, o = jnp.split(gx + gh, 4, axis=-1)
+            c = sigmoid(f) * carry[1] + sigmoid(i) * jnp.tanh(g)
+            return sigmoid(o) * jnp.tanh(c), c
+        xr, xz, xn = jnp.split(gx, 3, axis=-1)
+        hr, hz, hn = jnp.split(gh, 3, axis=-1)
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        n = jnp.tanh(xn + r * hn)
+        return (1 - z) * n + z * h
+
+    def predict(p, xb):
+        # Time-major for scan; the input projection of all steps in one product.
+        gx = jnp.swapaxes(xb, 0, 1) @ p["w_ih"] + p["b_ih"]
+        h0 = jnp.zeros((xb.shape[0], H), xb.dtype)
+        carry, _ = jax.lax.scan(lambda c, g: (cell(p, c, g), None), (h0, h0) if lstm else h0, gx)
+        h = carry[0] if lstm else carry
+        return (h @ p["w_o"] + p["b_o"])[:, 0]
+
+    def loss(p, xb, yb):
+        return jnp.mean((predict(p, xb) - yb) ** 2)
+
+    optimizer = optax.adam(LEARNING_RATE)
+
+    @jax.jit
+    def step(p, opt_state, xb, yb):
+        value, grads = jax.value_and_grad(loss)(p, xb, yb)
+        updates, opt_state = optimizer.update(grads, opt_state, p)
+        return optax.apply_updates(p, updates), opt_state, value
+
+    def init(rng):
+        # PyTorch's initialisation: uniform on +-1/sqrt(H), the layer and the head alike.
+        def u(*shape):
+            return rng.uniform(-(H**-0.5), H**-0.5, shape).astype(case.dtype)
+
+        return {
+            "w_ih": u(case.I, G * H),
+            "w_hh": u(H, G * H),
+            "b_ih": u(G * H),
+            "b_hh": u(G * H),
+            "w_o": u(H, 1),
+            "b_o": u(1),
+        }
+
+    return _JaxModel(init, step, jax.jit(loss), optimizer)
+
+
+def _jax_fit(jax, model, case, X, y):
+    """The training loop a JAX user would write around ``model.step``.
+
+    A fresh permutation every epoch, minibatches gathered by NumPy indexing. The ragged last
+    batch (``N % B`` sequences) is kept, as the PyTorch loop and crnn keep it, at the cost of
+    one more compiled shape: dropping it would train on fewer sequences per epoch, padding it
+    would need a mask and compute on more. Every shape is compiled here, outside the timing.
+    """
+    params = model.init(np.random.default_rng(0))
+    state = model.optimizer.init(params)
+    for n in {case.B, case.N % case.B} - {0}:
+        jax.block_until_ready(model.step(params, state, X[:n], y[:n]))
+
+    def run():
+        rng = np.random.default_rng(0)
+        params = model.init(rng)
+        opt_state = model.optimizer.init(params)
+        for _ in range(case.epochs):
+            perm = rng.permutation(case.N)
+            losses, sizes = [], []
+            for start in range(0, case.N, case.B):
+                idx = perm[start : start + case.B]
+                params, opt_state, loss = model.step(params, opt_state, X[idx], y[idx])
+                losses.append(loss)
+                sizes.append(len(idx))
+            # Read once an epoch, not every step: with asynchronous dispatch (at more than one
+            # thread, see _impls.JaxImpl) Python then gathers the next batch during a step.
+            total = float(np.dot(jax.device_get(losses), sizes))
+        jax.block_until_ready(params)
+        return total / case.N
+
+    return run
+
+
+def _jax_check(torch, jax, model, case, X, y):
+    """The JAX loop's model against the PyTorch loop's, on the case's first minibatch.
+
+    From the PyTorch loop's initial weights, copied into JAX: the loss, the gradient of every
+    parameter and the loss after one Adam step (``model.step``, the call that is timed),
+    compared as the other suites compare (:func:`_suites._check`).
+    """
+    from _suites import _check
+
+    xb, yb = X[: case.B], y[: case.B]
+    rnn, head, opt = _torch_modules(torch, case)
+    Xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
+
+    def torch_loss():
+        _, state = rnn(Xt)
+        h_n = state[0] if isinstance(state, tuple) else state
+        return torch.nn.functional.mse_loss(head(h_n[0])[:, 0], yt)
+
+    # The JAX loop's names -> PyTorch's tensors and whether to transpose (JAX does x @ w).
+    tensors = {
+        "w_ih": (rnn.weight_ih_l0, True),
+        "w_hh": (rnn.weight_hh_l0, True),
+        "b_ih": (rnn.bias_ih_l0, False),
+        "b_hh": (rnn.bias_hh_l0, False),
+        "w_o": (head.weight, True),
+        "b_o": (head.bias, False),
+    }
+
+    def numpy(t, transpose):
+        return (t.T if transpose else t).detach().numpy().copy()
+
+    params = {k: numpy(t, tr) for k, (t, tr) in tensors.items()}
+    opt.zero_grad()
+    loss = torch_loss()
+    loss.backward()
+    results = {"torch": {k: numpy(t.grad, tr) for k, (t, tr) in tensors.items()}}
+    opt.step()
+    with torch.no_grad():
+        results["torch"].update(loss=loss.item(), loss_after_step=torch_loss().item())
+
+    value, grads = jax.value_and_grad(model.loss)(params, xb, yb)
+    stepped, _, _ = model.step(params, model.optimizer.init(params), xb, yb)
+    results["jax"] = {k: np.asarray(g) for k, g in grads.items()}
+    results["jax"].update(loss=float(value), loss_after_step=float(model.loss(stepped, xb, yb)))
+    return _check(results, case.dtype)

@@ -17,8 +17,12 @@ every thread pool to ``threads`` and calls ``torch.set_num_threads(threads)``; c
 its multi-thread mode differently: the batch split over ``threads`` parallel parts
 (``n_threads``), each with one BLAS thread, because BLAS's own threads stall on the small
 per-step products when another process holds a core.
+
+JAX (:class:`JaxImpl`) takes part in the ``fit`` suite only (its loop is in :mod:`_fit`) and
+is optional: without it, the worker leaves it out with a note.
 """
 
+import os
 import warnings
 from contextlib import nullcontext
 
@@ -28,12 +32,16 @@ import _numpy_ref
 from _problem import head_loss
 
 #: Names of the implementations, crnn first.
-NAMES = ("crnn", "torch", "numpy")
+NAMES = ("crnn", "torch", "numpy", "jax")
+
+#: Implementations left out, with this note, when their library cannot be imported.
+OPTIONAL = {"jax": 'install it with `pip install "jax[cpu]==0.10.2" optax`'}
 
 
 def load(name, threads):
     """Import implementation ``name`` (its library is imported here, not at module import)."""
-    return {"crnn": CrnnImpl, "torch": TorchImpl, "numpy": NumpyImpl}[name](threads)
+    impls = {"crnn": CrnnImpl, "torch": TorchImpl, "numpy": NumpyImpl, "jax": JaxImpl}
+    return impls[name](threads)
 
 
 def _loss_input(problem, Y, h_n):
@@ -43,6 +51,9 @@ def _loss_input(problem, Y, h_n):
 
 class _Impl:
     """What the implementations share: the thread count and the default timing context."""
+
+    #: The suites the implementation takes part in; None: every one.
+    suites = None
 
     def __init__(self, threads):
         self.threads = threads
@@ -300,3 +311,39 @@ class TorchImpl(_Impl):
                 return _torch_final_h(state).numpy()
 
         return run
+
+
+class JaxImpl(_Impl):
+    """JAX and optax, for the ``fit`` suite's jitted training loop (:func:`_fit._jax_model`).
+
+    At one thread, XLA's CPU backend is held to one core before it starts: its thread pool
+    through the environment (jaxlib 0.10 sizes it from ``PJRT_NPROC``, else from the CPUs,
+    and ignores the Eigen flags, which older jaxlibs honour), and its asynchronous dispatch
+    turned off, or each step would run on a pool thread while Python gathers and dispatches
+    the next one on the other core (1.2-1.4 CPU seconds a second at hidden 16). At more
+    threads XLA keeps its defaults: a pool as large as the machine, asynchronous dispatch.
+    """
+
+    suites = ("fit",)
+    ONE_THREAD_ENV = {
+        "PJRT_NPROC": "1",
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    }
+
+    def __init__(self, threads):
+        super().__init__(threads)
+        if threads == 1:
+            os.environ["PJRT_NPROC"] = self.ONE_THREAD_ENV["PJRT_NPROC"]
+            flags = os.environ.get("XLA_FLAGS", "")
+            os.environ["XLA_FLAGS"] = f"{flags} {self.ONE_THREAD_ENV['XLA_FLAGS']}".strip()
+        import jax
+        import optax
+
+        if threads == 1:
+            jax.config.update("jax_cpu_enable_async_dispatch", False)
+        self.jax, self.optax = jax, optax
+        #: How XLA was set up, for the report.
+        self.settings = {var: os.environ.get(var) for var in self.ONE_THREAD_ENV}
+        self.settings["jax_cpu_enable_async_dispatch"] = jax.config.read(
+            "jax_cpu_enable_async_dispatch"
+        )

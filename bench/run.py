@@ -1,4 +1,4 @@
-"""Benchmark crnn against PyTorch CPU and a plain NumPy implementation.
+"""Benchmark crnn against PyTorch CPU, a plain NumPy implementation and (fit) a JAX loop.
 
 Usage (from the repository root)::
 
@@ -7,10 +7,10 @@ Usage (from the repository root)::
 
 Each thread count runs in a fresh worker process in which every library gets that many
 threads: the BLAS libraries through the environment and threadpoolctl, PyTorch through
-``torch.set_num_threads``; crnn alone, with several threads, splits its batches over them and
-keeps BLAS on one thread (see ``_impls``). The results are written to
-``bench/results/<profile>.json`` and ``bench/results/<profile>.md``. See bench/README.md for
-what is measured and how.
+``torch.set_num_threads``, JAX's XLA (at one thread) through its environment; crnn alone,
+with several threads, splits its batches over them and keeps BLAS on one thread (see
+``_impls``). The results are written to ``bench/results/<profile>.json`` and
+``bench/results/<profile>.md``. See bench/README.md for what is measured and how.
 """
 
 import argparse
@@ -91,6 +91,12 @@ def _versions(impls):
         versions["crnn"] = getattr(crnn, "__version__", "unknown")
     if "torch" in impls:
         versions["torch"] = impls["torch"].torch.__version__
+    if "jax" in impls:
+        import jaxlib
+
+        versions["jax"] = impls["jax"].jax.__version__
+        versions["jaxlib"] = jaxlib.__version__
+        versions["optax"] = impls["jax"].optax.__version__
     return versions
 
 
@@ -132,7 +138,15 @@ def worker(args):
     n = args.threads[0]
     _settle_malloc()
     # Import every library before limiting, so that threadpoolctl sees all their pools.
-    impls = {name: _impls.load(name, n) for name in args.impls}
+    impls, skipped = {}, {}
+    for name in args.impls:
+        try:
+            impls[name] = _impls.load(name, n)
+        except ImportError as exc:
+            if name not in _impls.OPTIONAL:
+                raise
+            skipped[name] = f"{name} is left out ({exc}); {_impls.OPTIONAL[name]}"
+            print(f"[{n} thr] {skipped[name]}", file=sys.stderr, flush=True)
     limiter = threadpool_limits(limits=n)  # noqa: F841 (in force while it lives)
     if "torch" in impls:
         impls["torch"].torch.set_num_threads(n)
@@ -147,11 +161,17 @@ def worker(args):
     }
     records = []
     for suite in args.suites:
+        # Only the implementations that take part in the suite (JAX: fit).
+        taking_part = {
+            name: impl
+            for name, impl in impls.items()
+            if impl.suites is None or suite in impl.suites
+        }
         for case in getattr(profile, suite):
             if suite == "train":
-                rec = _suites.train(impls, *case, settings)
+                rec = _suites.train(taking_part, *case, settings)
             else:
-                rec = benches[suite](impls, case, settings)
+                rec = benches[suite](taking_part, case, settings)
             print(f"[{n} thr] {_describe(rec)}", file=sys.stderr, flush=True)
             records.append(rec)
     loadavg.append(round(os.getloadavg()[0], 2))
@@ -160,6 +180,8 @@ def worker(args):
         "threadpools": threadpool_info(),
         "torch_threads": impls["torch"].torch.get_num_threads() if "torch" in impls else None,
         "crnn_mode": impls["crnn"].mode if "crnn" in impls else None,
+        "jax_settings": impls["jax"].settings if "jax" in impls else None,
+        "skipped": skipped,
         "versions": _versions(impls),
         "loadavg": loadavg,
         "records": records,
