@@ -5,6 +5,9 @@
  * backward (BPTT). Stacking and bidirectional layers are built by the caller from these calls:
  * outputs are written with a row stride (ldy) and a column offset, so the two directions of a
  * layer write straight into the halves of one (T, B, 2H) array that feeds the next layer.
+ * crnn_net_grad and crnn_train_update (at the end) build a whole network's training minibatch
+ * from them: the stacked layers, a readout or a decoder, the output layer and its loss, the
+ * backward pass and the optimizer's update.
  *
  * Conventions
  *   - Row-major, time-major: x (T, B, I), y (T, B, ldy); weights W_x (I, G*H), W_h (H, G*H),

@@ -58,6 +58,7 @@ class TrainingData:
     def __init__(self, x, x_lengths, y, y_lengths, weights):
         self.x, self.x_lengths = x, x_lengths
         self.y, self.y_lengths, self.weights = y, y_lengths, weights
+        self._equal_lengths = None
 
     def __len__(self):
         return len(self.x_lengths if self.x_lengths is not None else self.y_lengths)
@@ -73,7 +74,10 @@ class TrainingData:
         (a minibatch), sequences come out ``(steps, len(idx), F)``, as the kernels take them.
         """
         key = self.x_lengths if self.x_lengths is not None else self.y_lengths
-        idx = idx[np.argsort(-key[idx], kind="stable")]
+        if self._equal_lengths is None:  # found once: sorting equal lengths is a no-op
+            self._equal_lengths = bool(key.min() == key.max())
+        if not self._equal_lengths:
+            idx = idx[np.argsort(-key[idx], kind="stable")]
         if self.x_lengths is None:
             x, x_lengths = self.x[idx], None
         else:

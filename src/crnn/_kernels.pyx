@@ -945,6 +945,14 @@ def _flat(a):
     return None if a is None else a.reshape(-1)
 
 
+cdef void *_data(a, expected, str name) except NULL:
+    """The data of a C-contiguous, writeable array like ``expected`` (shape and dtype)."""
+    _check(isinstance(a, np.ndarray) and a.shape == expected.shape and
+           a.dtype == expected.dtype and a.flags.c_contiguous and a.flags.writeable,
+           f"{name} must be a writeable C-contiguous array like params")
+    return np.PyArray_DATA(<np.ndarray>a)
+
+
 cdef class TrainStep:
     """A network's training minibatch in one C call (``crnn_net_grad`` and
     ``crnn_train_update``): bound once to the flat parameters, the optimizer's state and
@@ -958,19 +966,26 @@ cdef class TrainStep:
     cdef crnn_optimizer opt
     cdef double clip_norm
     cdef bint single
+    # The bound arrays' data: checked once, not per minibatch
+    cdef void *params_p
+    cdef void *m_p
+    cdef void *v_p
+    cdef void *decay_p
+    cdef size_t n_params
 
     def __init__(self, Net net not None, params, m=None, v=None, str solver="sgd",
-                 double beta_1=0.9,
-                 double beta_2=0.999, double epsilon=1e-8, double momentum=0.9,
-                 bint nesterov=True, clip_norm=None):
+                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                 double momentum=0.9, bint nesterov=True, clip_norm=None):
         """m and v: the optimizer's state (Adam's moments, or SGD's velocity as m); None
         for a step that only computes gradients (``gradient``)."""
-        _check(params.ndim == 1 and params.shape[0] == net.n_params and
-               params.flags.c_contiguous, "params must be the network's flat parameters")
+        _check(isinstance(params, np.ndarray) and params.ndim == 1 and
+               params.shape[0] == net.n_params, "params must be the network's flat parameters")
         _check(params.dtype in (np.float32, np.float64), "params must be float32 or float64")
-        for a in (m, v):
-            _check(a is None or (a.shape == params.shape and a.dtype == params.dtype and
-                                 a.flags.c_contiguous), "m and v must be like params")
+        self.params_p = _data(params, params, "params")
+        self.m_p = _data(m, params, "m") if m is not None else NULL
+        self.v_p = _data(v, params, "v") if v is not None else NULL
+        self.decay_p = NULL
+        self.n_params = params.shape[0]
         self.net, self.params, self.m, self.v = net, params, m, v
         self.single = params.dtype == np.float32
         self.opt.solver = SOLVERS[solver]
@@ -982,8 +997,7 @@ cdef class TrainStep:
 
     def set_decay(self, decay):
         """The L2 penalty's per-parameter factors (None: none)."""
-        _check(decay is None or (decay.shape == self.params.shape and
-                                 decay.dtype == self.params.dtype), "decay must be like params")
+        self.decay_p = _data(decay, self.params, "decay") if decay is not None else NULL
         self.decay = decay
 
     cdef _Batch _batch(self, x, lengths, y, weights, double batch_weight, dec, input_mask,
@@ -997,7 +1011,7 @@ cdef class TrainStep:
             codes = y.reshape(-1).astype(np.intc, copy=False)
         else:
             targets = y.reshape(-1)
-        x, weights = _flat(x), weights.reshape(-1)
+        x, weights = x.reshape(-1), weights.reshape(-1)
         dec_x, input_mask = _flat(dec_x), _flat(input_mask)
         rec_mask, drop_mask = _flat(rec_mask), _flat(drop_mask)
         if self.single:
@@ -1013,22 +1027,24 @@ cdef class TrainStep:
                         input_mask, rec_mask, drop_mask)
         return batch
 
-    cdef object _buffers(self, int part, _Batch batch):
-        """The gradient and arena of a part, the arena grown to the batch's size."""
-        cdef crnn_batch_f32 *b = &batch.f32
-        cdef crnn_batch_f64 *b64 = &batch.f64
+    cdef tuple _buffers(self, int part, _Batch batch):
+        """The data of a part's gradient and arena, the arena grown to the batch's size."""
         cdef size_t need
         while len(self.grads) <= part:
             self.grads.append(np.empty_like(self.params))
             self.arenas.append(np.empty(0, dtype=self.params.dtype))
         if self.single:
-            need = crnn_net_arena_size_f32(&self.net.net, b.T, b.T_out, b.B)
+            need = crnn_net_arena_size_f32(&self.net.net, batch.f32.T, batch.f32.T_out,
+                                           batch.f32.B)
         else:
-            need = crnn_net_arena_size_f64(&self.net.net, b64.T, b64.T_out, b64.B)
+            need = crnn_net_arena_size_f64(&self.net.net, batch.f64.T, batch.f64.T_out,
+                                           batch.f64.B)
         _check(need > 0, "the batch's sizes are invalid for the network")
         if <size_t>self.arenas[part].shape[0] < need:
             self.arenas[part] = np.empty(need, dtype=self.params.dtype)
-        return self.grads[part], self.arenas[part]
+        arena = self.arenas[part]
+        return (<size_t>np.PyArray_DATA(<np.ndarray>self.grads[part]),
+                <size_t>np.PyArray_DATA(<np.ndarray>arena), <size_t>arena.shape[0])
 
     def gradient(self, int part, x, lengths, y, weights, double batch_weight, dec=None,
                  input_mask=None, rec_mask=None, drop_mask=None):
@@ -1038,10 +1054,15 @@ cdef class TrainStep:
         and the decoder's masks in the decoder's order."""
         cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec,
                                         input_mask, rec_mask, drop_mask)
-        grad, arena = self._buffers(part, batch)
-        if self.single:
-            return _net_grad[float](self, batch, grad, arena, self.params)
-        return _net_grad[double](self, batch, grad, arena, self.params)
+        cdef size_t grad, arena, arena_size
+        grad, arena, arena_size = self._buffers(part, batch)
+        cdef double loss = 0
+        cdef int status
+        with nogil:
+            status = _grad_nogil(self, batch, <void *>grad, <void *>arena, arena_size, &loss)
+        if status != CRNN_OK:
+            _raise_status(status)
+        return loss
 
     def update(self, int n_parts, double loss, double lr):
         """Sum the gradients of parts 1..n_parts-1 into part 0's, then L2, clipping and the
@@ -1050,90 +1071,60 @@ cdef class TrainStep:
         grad = self.grads[0]
         for part in range(1, n_parts):
             grad += self.grads[part]
-        if self.single:
-            return _train_update[float](self, grad, self.params, loss, lr)
-        return _train_update[double](self, grad, self.params, loss, lr)
+        self._check_optimizer()
+        cdef void *grad_p = np.PyArray_DATA(<np.ndarray>grad)
+        cdef int status, updated = 0
+        self.opt.lr = lr
+        with nogil:
+            status = _update_nogil(self, grad_p, &loss, &updated)
+        if status != CRNN_OK:
+            _raise_status(status)
+        return loss, bool(updated)
 
     def step(self, x, lengths, y, weights, double batch_weight, double lr, dec=None,
              input_mask=None, rec_mask=None, drop_mask=None):
         """``gradient`` and ``update`` of a whole minibatch in one C call, the GIL released.
         Returns ``(loss, updated)`` as ``update``."""
+        self._check_optimizer()
         cdef _Batch batch = self._batch(x, lengths, y, weights, batch_weight, dec,
                                         input_mask, rec_mask, drop_mask)
-        grad, arena = self._buffers(0, batch)
-        if self.single:
-            return _step[float](self, batch, grad, arena, self.params, lr)
-        return _step[double](self, batch, grad, arena, self.params, lr)
+        cdef size_t grad, arena, arena_size
+        grad, arena, arena_size = self._buffers(0, batch)
+        cdef double loss = 0
+        cdef int status, updated = 0
+        self.opt.lr = lr
+        with nogil:
+            status = _grad_nogil(self, batch, <void *>grad, <void *>arena, arena_size, &loss)
+            if status == CRNN_OK:
+                status = _update_nogil(self, <void *>grad, &loss, &updated)
+        if status != CRNN_OK:
+            _raise_status(status)
+        return loss, bool(updated)
+
+    cdef int _check_optimizer(self) except -1:
+        _check(self.m_p != NULL and (self.v_p != NULL or self.opt.solver == CRNN_SGD),
+               "this TrainStep has no optimizer state")
+        return 0
 
 
-cdef double _net_grad(TrainStep ts, _Batch batch, floating[::1] grad, floating[::1] arena,
-                      const floating[::1] params) except? -1:
-    cdef double loss = 0
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = crnn_net_grad_f32(&_blas_f32, &ts.net.net, &batch.f32, &params[0],
-                                       &grad[0], &arena[0], arena.shape[0], &loss)
-        else:
-            status = crnn_net_grad_f64(&_blas_f64, &ts.net.net, &batch.f64, &params[0],
-                                       &grad[0], &arena[0], arena.shape[0], &loss)
-    if status != CRNN_OK:
-        _raise_status(status)
-    return loss
+cdef int _grad_nogil(TrainStep ts, _Batch batch, void *grad, void *arena, size_t arena_size,
+                     double *loss) noexcept nogil:
+    if ts.single:
+        return crnn_net_grad_f32(&_blas_f32, &ts.net.net, &batch.f32, <float *>ts.params_p,
+                                 <float *>grad, <float *>arena, arena_size, loss)
+    return crnn_net_grad_f64(&_blas_f64, &ts.net.net, &batch.f64, <double *>ts.params_p,
+                             <double *>grad, <double *>arena, arena_size, loss)
 
 
-cdef tuple _train_update(TrainStep ts, floating[::1] grad, floating[::1] params, double loss,
-                         double lr):
-    cdef floating[::1] m = ts.m
-    cdef floating[::1] v = ts.v
-    cdef floating[::1] decay = ts.decay
+cdef int _update_nogil(TrainStep ts, void *grad, double *loss, int *updated) noexcept nogil:
     cdef double norm = 0
-    cdef int status, updated = 0
-    _check(m is not None and (v is not None or ts.opt.solver == CRNN_SGD),
-           "this TrainStep has no optimizer state")
-    ts.opt.lr = lr
-    with nogil:
-        status = _update_nogil(ts, grad, params, m, v, decay, &loss, &norm, &updated)
-    if status != CRNN_OK:
-        _raise_status(status)
-    return loss, bool(updated)
-
-
-cdef int _update_nogil(TrainStep ts, floating[::1] grad, floating[::1] params,
-                       floating[::1] m, floating[::1] v, floating[::1] decay, double *loss,
-                       double *norm, int *updated) noexcept nogil:
-    cdef floating *v_p = &v[0] if v is not None else NULL
-    cdef floating *decay_p = &decay[0] if decay is not None else NULL
-    if floating is float:
-        return crnn_train_update_f32(params.shape[0], &params[0], &grad[0], decay_p,
-                                     ts.clip_norm, &ts.opt, &m[0], v_p, loss, norm, updated)
-    else:
-        return crnn_train_update_f64(params.shape[0], &params[0], &grad[0], decay_p,
-                                     ts.clip_norm, &ts.opt, &m[0], v_p, loss, norm, updated)
-
-
-cdef tuple _step(TrainStep ts, _Batch batch, floating[::1] grad, floating[::1] arena,
-                 floating[::1] params, double lr):
-    cdef floating[::1] m = ts.m
-    cdef floating[::1] v = ts.v
-    cdef floating[::1] decay = ts.decay
-    cdef double loss = 0, norm = 0
-    cdef int status, updated = 0
-    _check(m is not None and (v is not None or ts.opt.solver == CRNN_SGD),
-           "this TrainStep has no optimizer state")
-    ts.opt.lr = lr
-    with nogil:
-        if floating is float:
-            status = crnn_net_grad_f32(&_blas_f32, &ts.net.net, &batch.f32, &params[0],
-                                       &grad[0], &arena[0], arena.shape[0], &loss)
-        else:
-            status = crnn_net_grad_f64(&_blas_f64, &ts.net.net, &batch.f64, &params[0],
-                                       &grad[0], &arena[0], arena.shape[0], &loss)
-        if status == CRNN_OK:
-            status = _update_nogil(ts, grad, params, m, v, decay, &loss, &norm, &updated)
-    if status != CRNN_OK:
-        _raise_status(status)
-    return loss, bool(updated)
+    if ts.single:
+        return crnn_train_update_f32(ts.n_params, <float *>ts.params_p, <float *>grad,
+                                     <float *>ts.decay_p, ts.clip_norm, &ts.opt,
+                                     <float *>ts.m_p, <float *>ts.v_p, loss, &norm, updated)
+    return crnn_train_update_f64(ts.n_params, <double *>ts.params_p, <double *>grad,
+                                 <double *>ts.decay_p, ts.clip_norm, &ts.opt,
+                                 <double *>ts.m_p, <double *>ts.v_p, loss, &norm, updated)
 
 
 def net_decode(Net net not None, floating[::1] params, int B, int steps, floating[::1] h0,
@@ -1166,3 +1157,25 @@ def net_decode(Net net not None, floating[::1] params, int B, int steps, floatin
                                          c0_p, &out[0, 0, 0], &arena[0], need)
     if status != CRNN_OK:
         _raise_status(status)
+
+
+def dropout_mask(const double[::1] u, double p, dtype):
+    """Inverted dropout from uniform draws ``u`` in [0, 1): 0 where ``u < p``, else
+    ``1 / (1 - p)`` (computed in ``dtype``), in one pass: a flat array of ``dtype``."""
+    out = np.empty(u.shape[0], dtype=dtype)
+    cdef float[::1] out32
+    cdef double[::1] out64
+    cdef float keep32 = <float>1 / <float>(1 - p)
+    cdef double keep64 = 1 / (1 - p)
+    cdef Py_ssize_t i, n = u.shape[0]
+    if out.dtype == np.float32:
+        out32 = out
+        with nogil:
+            for i in range(n):
+                out32[i] = keep32 if u[i] >= p else 0
+    else:
+        out64 = out
+        with nogil:
+            for i in range(n):
+                out64[i] = keep64 if u[i] >= p else 0
+    return out

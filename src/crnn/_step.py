@@ -129,7 +129,12 @@ class MinibatchStep:
                 dec_rec = [m[:, order] for m in dec_rec]
             dec = (dec_x, dec_lengths, order)
         rec = enc_rec + dec_rec
-        rec = np.concatenate([m.reshape(-1) for m in rec]) if rec else None
+        if len(rec) == 1:
+            rec = rec[0]  # the kernel reads it flat: no copy
+        elif rec:
+            rec = np.concatenate([m.reshape(-1) for m in rec])
+        else:
+            rec = None
         return x, lengths, y, weights, dec, input_mask, rec, drop
 
     def _masks(self, x, dec, parts):
@@ -159,6 +164,12 @@ class MinibatchStep:
                 if p_rec > 0
                 else []
             )
+        if parts == [None] and p_drop == 0:  # the common case, without the per-part work
+            return [
+                (input_mask, *recurrent, None)
+                if len(recurrent) > 1
+                else (input_mask, recurrent[0], [], None)
+            ]
         out = []
         for index, part in enumerate(parts):
             take = _taker(part)

@@ -517,7 +517,7 @@ class _Masks:
 
 def _dropout_mask(rng, shape, p, dtype):
     """Inverted dropout: 0 with probability p, else 1/(1-p)."""
-    return (rng.random_sample(shape) >= p).astype(dtype) / dtype.type(1 - p)
+    return _kernels.dropout_mask(rng.random_sample(shape).reshape(-1), p, dtype).reshape(shape)
 
 
 class _PartCache:
