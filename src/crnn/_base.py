@@ -438,7 +438,8 @@ class BaseRNN(BaseEstimator, ABC):
         every real step (padding stays 0); ``x`` itself without ``scale_inputs``."""
         if getattr(self, "input_mean_", None) is None:
             return x
-        z = (x - self.input_mean_.astype(x.dtype)) / self.input_scale_.astype(x.dtype)
+        z = x - self.input_mean_.astype(x.dtype)  # one copy of the data, scaled in place
+        z /= self.input_scale_.astype(x.dtype)
         if lengths is not None and (lengths < x.shape[1]).any():
             z[np.arange(x.shape[1]) >= lengths[:, np.newaxis]] = 0
         return z

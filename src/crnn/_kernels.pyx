@@ -1179,3 +1179,34 @@ def dropout_mask(const double[::1] u, double p, dtype):
             for i in range(n):
                 out64[i] = keep64 if u[i] >= p else 0
     return out
+
+
+def sequence_moments(const floating[:, :, ::1] x, const Py_ssize_t[::1] lengths):
+    """Per-feature count, mean and variance over the real steps of padded batch-major
+    sequences ``x`` ``(N, T, F)``: two passes accumulated in double, no temporary arrays."""
+    cdef Py_ssize_t N = x.shape[0], T = x.shape[1], F = x.shape[2], i, t, j, n = 0
+    _check(lengths.shape[0] == N, "lengths must have one entry per sequence")
+    for i in range(N):
+        _check(0 <= lengths[i] <= T, "lengths must lie in [0, T]")
+        n += lengths[i]
+    mean = np.zeros(F, dtype=np.float64)
+    var = np.zeros(F, dtype=np.float64)
+    cdef double[::1] m = mean, v = var
+    cdef double d
+    if n == 0:
+        return 0, mean, var
+    with nogil:
+        for i in range(N):
+            for t in range(lengths[i]):
+                for j in range(F):
+                    m[j] += x[i, t, j]
+        for j in range(F):
+            m[j] /= n
+        for i in range(N):
+            for t in range(lengths[i]):
+                for j in range(F):
+                    d = x[i, t, j] - m[j]
+                    v[j] += d * d
+        for j in range(F):
+            v[j] /= n
+    return n, mean, var

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from . import _kernels
 from ._data import check_sequences, is_ragged
 
 __all__ = ["SequenceScaler"]
@@ -33,10 +34,12 @@ def sequence_moments(x, lengths):
         Computed in float64 with two passes (the variance is not a difference of
         large sums, so float32 input loses nothing).
     """
-    if (lengths == x.shape[1]).all():  # no padding: every row is real (a view, not a copy)
-        real = x.reshape(-1, x.shape[2])
-    else:
-        real = x[np.arange(x.shape[1]) < lengths[:, np.newaxis]]  # (n, F), a copy
+    if x.dtype in (np.float32, np.float64):  # in C: no float64 copies of the data
+        n, mean, var = _kernels.sequence_moments(
+            np.ascontiguousarray(x), np.asarray(lengths, dtype=np.intp)
+        )
+        return int(n), mean, var
+    real = x[np.arange(x.shape[1]) < lengths[:, np.newaxis]]  # (n, F), a copy
     mean = real.mean(axis=0, dtype=np.float64)
     var = np.square(real - mean, dtype=np.float64).mean(axis=0)
     return len(real), mean, var
