@@ -59,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="worker pairs per case")
     parser.add_argument("--repeats", type=int, default=3, help="fits per worker")
+    parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -71,7 +73,7 @@ def main(argv=None):
     builds = {"this": os.path.join(ROOT, "src"), "baseline": os.path.join(args.baseline, "src")}
     records = []
     for threads in args.threads:
-        for case in cases():
+        for case in [c for c in cases() if c.cell in args.cells and c.H in args.hidden]:
             samples = {name: [] for name in builds}
             for r in range(args.rounds):
                 for name in list(builds)[r % 2 :] + list(builds)[: r % 2]:

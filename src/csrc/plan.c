@@ -76,8 +76,11 @@ static int FN(step_plan)(const BLAS_TABLE *blas, int rows, int n, int k, int *ch
     *chunk = rows;
     if (rows <= small)
         return STEP_ROWS;
-    if (small > 0) {
-        *chunk = small;
+    if (small > 0) { /* equal chunks: 64 rows as 32 + 32, not 56 + 8 (an 8-row product
+                      * costs nearly what a 56-row one does) */
+        const int n_chunks = (rows + small - 1) / small;
+        const int even = (rows + n_chunks - 1) / n_chunks;
+        *chunk = (even + SMALL_ROWS_STEP - 1) / SMALL_ROWS_STEP * SMALL_ROWS_STEP;
         return STEP_ROWS;
     }
     return TUNED(TRANSPOSED_STEPS) && rows < (n < k ? n : k) ? STEP_TRANSPOSED : STEP_ROWS;
