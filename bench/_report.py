@@ -270,14 +270,15 @@ def _fit_section(records):
     ]
     header += ["crnn time outside kernels", "crnn peak MB", "needed MB", "peak / needed"]
     return (
-        "`RNNRegressor.fit` (Adam, seq-to-vector, no L2, clipping or early stopping) against "
+        "`RNNRegressor.fit` (Adam, seq-to-vector, no L2, clipping, dropout or early stopping) against "
         "hand-written PyTorch and JAX loops (JAX: `lax.scan`, `optax.adam`, one jitted call per "
         "minibatch, compiled before timing) with the same model, optimizer, learning rate, "
         "batch size and epochs: epochs per second, median (min–max). `vs torch` / `vs jax`: "
         "their time over crnn's (ratio of medians; above 1: crnn faster). `jax agrees`: the "
         "JAX loop's loss, gradients and loss after one Adam step against the PyTorch loop's "
         "from the same weights (largest relative difference). `time outside kernels`: share of "
-        "one `fit()` not spent in `crnn._kernels.forward` / `backward`. `peak`: tracemalloc's "
+        "one `fit()` not spent in crnn's compiled minibatch calls (`_kernels.TrainStep`: "
+        "layers, loss, backward, update). `peak`: tracemalloc's "
         "peak (NumPy allocations) over making the data and fitting; `needed`: the data, "
         "parameters with gradient and two Adam moments, and one batch of activations.\n\n"
         + _table(header, rows)
