@@ -164,12 +164,9 @@ class MinibatchStep:
                 if p_rec > 0
                 else []
             )
+        dec_rec = recurrent[1] if len(recurrent) > 1 else []
         if parts == [None] and p_drop == 0:  # the common case, without the per-part work
-            return [
-                (input_mask, *recurrent, None)
-                if len(recurrent) > 1
-                else (input_mask, recurrent[0], [], None)
-            ]
+            return [(input_mask, recurrent[0], dec_rec, None)]
         out = []
         for index, part in enumerate(parts):
             take = _taker(part)
@@ -186,9 +183,9 @@ class MinibatchStep:
             part_input = None
             if input_mask is not None:
                 part_input = input_mask if part is None else input_mask[part]
-            enc_rec = [take(m) for m in recurrent[0]]
-            dec_rec = [take(m) for m in recurrent[1]] if len(recurrent) > 1 else []
-            out.append((part_input, enc_rec, dec_rec, drop))
+            out.append(
+                (part_input, [take(m) for m in recurrent[0]], [take(m) for m in dec_rec], drop)
+            )
         return out
 
 
