@@ -45,6 +45,9 @@ compile_args += march
 ext = Extension(
     "crnn._kernels",
     sources=SOURCES,
+    # The templates and headers the sources include: an edit to one rebuilds its includers.
+    depends=sorted(str(p) for p in CSRC.iterdir() if p.suffix in (".c", ".h"))
+    + ["include/crnn/crnn.h"],
     include_dirs=["include", str(CSRC), np.get_include()],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
