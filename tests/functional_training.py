@@ -54,7 +54,8 @@ def _bridge(states):
 
 
 def loss_grad(est, network, params, grad, batch, batch_weight, n_threads=1):
-    """The loss of a time-major minibatch at ``params`` (no L2 penalty); fills ``grad``."""
+    """The loss of a time-major minibatch at ``params`` (no L2 penalty), its inputs as
+    validated (standardized here, as ``fit`` does); fills ``grad``."""
     pattern, head = est._pattern, est._head
     weights = batch.weights / batch_weight
     train = dict(
@@ -70,6 +71,9 @@ def loss_grad(est, network, params, grad, batch, batch_weight, n_threads=1):
     grad[:] = 0
     g_enc, g_dec, gW, gb = network.split(grad)
     x, lengths, _ = pattern.train_inputs(network, head, batch)
+    if getattr(est, "input_mean_", None) is not None:  # as the estimator standardizes X
+        x = (x - est.input_mean_.astype(x.dtype)) / est.input_scale_.astype(x.dtype)
+        x[np.arange(len(x))[:, np.newaxis] >= lengths] = 0
     directions = network.encoder.num_directions
     if pattern.name == "seq2vec":
         Y, (h_n, _), cache = forward(network.encoder, enc, x, lengths, **train)

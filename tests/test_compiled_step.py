@@ -152,7 +152,7 @@ def test_compiled_update_is_l2_clipping_and_the_optimizer(solver):
         expected += optimizer.momentum * velocity - optimizer.learning_rate * grad
 
     est._optimizer = optimizer
-    step = MinibatchStep(est, network, 1)
+    step = MinibatchStep(est, network, 1, None, est._input_scaling(params.dtype))
     step.set_decay(decay)
     got_loss, updated = step.train(batch, batch_weight)
     assert updated

@@ -364,6 +364,8 @@ typedef struct {
  *     the decoder's order
  *   codes (P) for SOFTMAX or targets (P, n_out) for LINEAR; weights (P), >= 0, with their
  *     sum batch_weight > 0
+ *   input_mean, input_scale (enc.n_in) or NULL: the encoder reads (x - mean) / scale at
+ *     every real step (the estimators' input standardization, applied per minibatch)
  *   dropout masks, each NULL when off (entries 0 or 1/(1-p), see crnn_layer_*.mask):
  *     input_mask (B, enc.n_in): multiplies the encoder's input at every step;
  *     rec_mask: recurrent dropout, (D, B, H_l) per encoder layer, then (1, B, Hdec_l) per
@@ -378,6 +380,7 @@ typedef struct {
     const float *targets;
     const double *weights;
     double batch_weight;
+    const float *input_mean, *input_scale;
     const float *input_mask, *rec_mask, *drop_mask;
 } crnn_batch_f32;
 typedef struct {
@@ -387,6 +390,7 @@ typedef struct {
     const double *targets;
     const double *weights;
     double batch_weight;
+    const double *input_mean, *input_scale;
     const double *input_mask, *rec_mask, *drop_mask;
 } crnn_batch_f64;
 

@@ -352,15 +352,19 @@ class BaseRNN(BaseEstimator, ABC):
         else:
             network = self._network()
             self._check_fitted_network(network)
-        if isinstance(data.x, ChunkedSequences):  # standardized as each chunk is read
+        # Training standardizes each minibatch in its compiled step (no copy of X); chunked
+        # arrays are standardized as each chunk is read.
+        input_scaling = None
+        if isinstance(data.x, ChunkedSequences):
             data.x.standardize = self._standardize
         else:
-            data.x = self._standardize(data.x, data.x_lengths)
+            input_scaling = self._input_scaling(self.params_.dtype)
         self._head.scale_targets(self, data)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         self._optimizer.schedule = self.learning_rate  # may change between partial_fit calls
-        trainer = Trainer(self, network, effective_n_jobs(self.n_jobs))  # joblib: ~20 us
+        # joblib's effective_n_jobs: ~20 us
+        trainer = Trainer(self, network, effective_n_jobs(self.n_jobs), input_scaling)
         if incremental:
             # A loaded model (crnn.load) has no private counters: its stopping rule starts over.
             self.__dict__.setdefault("_no_improvement_count", 0)
@@ -385,6 +389,8 @@ class BaseRNN(BaseEstimator, ABC):
         self.best_validation_score_ = None
         if validating:
             train, validation = split_validation(self, data)
+            if input_scaling is not None:  # predicted as predict does, from standardized X
+                validation.x = self._standardize(validation.x, validation.x_lengths)
         self.n_iter_ = 0
         self.best_loss_ = np.inf
         self._no_improvement_count = 0
@@ -433,6 +439,13 @@ class BaseRNN(BaseEstimator, ABC):
                 n, mean, var = sequence_moments(x, lengths)
             self.input_mean_, self.input_scale_ = mean, standard_scale(var, mean, n)
 
+    def _input_scaling(self, dtype):
+        """``(input_mean_, input_scale_)`` in ``dtype`` for the compiled step, or None
+        without ``scale_inputs``."""
+        if getattr(self, "input_mean_", None) is None:
+            return None
+        return self.input_mean_.astype(dtype), self.input_scale_.astype(dtype)
+
     def _standardize(self, x, lengths):
         """Validated inputs in the network's units: ``(x - input_mean_) / input_scale_`` at
         every real step (padding stays 0); ``x`` itself without ``scale_inputs``."""
@@ -463,10 +476,12 @@ class BaseRNN(BaseEstimator, ABC):
         return Adam(self.params_, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _loss_grad(self, network, params, grad, batch, batch_weight, n_threads=1):
-        """A minibatch's loss (without the L2 penalty) at ``params``; fills ``grad``
-        unless the loss is not finite: the compiled step's gradient, without its update
-        (the gradient tests check it against finite differences)."""
-        return MinibatchStep(self, network, n_threads, params).gradient(batch, batch_weight, grad)
+        """A minibatch's loss (without the L2 penalty) at ``params``, its inputs as validated
+        (standardized here, as in training); fills ``grad`` unless the loss is not finite:
+        the compiled step's gradient, without its update (the gradient tests check it
+        against finite differences)."""
+        step = MinibatchStep(self, network, n_threads, params, self._input_scaling(params.dtype))
+        return step.gradient(batch, batch_weight, grad)
 
     # ----------------------------------------------------------------- prediction
 

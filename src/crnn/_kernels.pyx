@@ -153,6 +153,8 @@ cdef extern from "crnn/crnn.h" nogil:
         const float *targets
         const double *weights
         double batch_weight
+        const float *input_mean
+        const float *input_scale
         const float *input_mask
         const float *rec_mask
         const float *drop_mask
@@ -167,6 +169,8 @@ cdef extern from "crnn/crnn.h" nogil:
         const double *targets
         const double *weights
         double batch_weight
+        const double *input_mean
+        const double *input_scale
         const double *input_mask
         const double *rec_mask
         const double *drop_mask
@@ -971,6 +975,9 @@ cdef class TrainStep:
     cdef void *m_p
     cdef void *v_p
     cdef void *decay_p
+    cdef void *mean_p
+    cdef void *scale_p
+    cdef readonly object input_scaling
     cdef size_t n_params
 
     def __init__(self, Net net not None, params, m=None, v=None, str solver="sgd",
@@ -994,6 +1001,24 @@ cdef class TrainStep:
         self.clip_norm = 0.0 if clip_norm is None else clip_norm
         self.decay = None
         self.grads, self.arenas = [], []
+        self.mean_p = self.scale_p = NULL
+        self.input_scaling = None
+
+    def set_input_scaling(self, mean, scale):
+        """Standardize the encoder's input of every minibatch, ``(x - mean) / scale`` (arrays
+        of ``n_in`` values in params' dtype), or not (None, None)."""
+        if mean is None and scale is None:
+            self.mean_p = self.scale_p = NULL
+            self.input_scaling = None
+            return
+        n_in = self.net.net.enc.n_in
+        for a in (mean, scale):
+            _check(isinstance(a, np.ndarray) and a.shape == (n_in,) and
+                   a.dtype == self.params.dtype and a.flags.c_contiguous,
+                   "mean and scale must hold n_in values of params' dtype")
+        self.mean_p = np.PyArray_DATA(<np.ndarray>mean)
+        self.scale_p = np.PyArray_DATA(<np.ndarray>scale)
+        self.input_scaling = (mean, scale)
 
     def set_decay(self, decay):
         """The L2 penalty's per-parameter factors (None: none)."""
@@ -1022,6 +1047,12 @@ cdef class TrainStep:
             _fill_batch[double](batch, &self.net.net, x, T, B, lengths, codes, targets,
                                 weights, batch_weight, T_out, dec_x, dec_lengths, dec_order,
                                 input_mask, rec_mask, drop_mask)
+        if self.single:
+            batch.f32.input_mean = <const float *>self.mean_p
+            batch.f32.input_scale = <const float *>self.scale_p
+        else:
+            batch.f64.input_mean = <const double *>self.mean_p
+            batch.f64.input_scale = <const double *>self.scale_p
         # The arrays the struct points into (kept alive for the call)
         batch.arrays = (x, lengths, codes, targets, weights, dec_x, dec_lengths, dec_order,
                         input_mask, rec_mask, drop_mask)

@@ -38,9 +38,11 @@ class MinibatchStep:
         Threads for a batch run in parts.
     params : ndarray, default=None
         The parameters to train (``est.params_``); others only for :meth:`gradient`.
+    input_scaling : tuple of ndarray or None, default=None
+        ``(mean, scale)`` to standardize each minibatch's input with, in the kernel.
     """
 
-    def __init__(self, est, network, n_threads, params=None):
+    def __init__(self, est, network, n_threads, params=None, input_scaling=None):
         self.est, self.network, self.n_threads = est, network, n_threads
         self.pattern, self.head = est._pattern, est._head
         params = est.params_ if params is None else params
@@ -51,6 +53,8 @@ class MinibatchStep:
         optimizer = getattr(est, "_optimizer", None) if params is est.params_ else None
         state = optimizer.kernel_state() if optimizer is not None else dict(solver="sgd")
         self.kernel = _kernels.TrainStep(self.net, params, clip_norm=est.clip_norm, **state)
+        if input_scaling is not None:
+            self.kernel.set_input_scaling(*input_scaling)
         self.layouts = [network.encoder] + ([network.decoder] if network.decoder else [])
 
     def set_decay(self, decay):

@@ -101,10 +101,14 @@ class Trainer:
         The layouts of ``params_``.
     n_threads : int
         Threads for the kernels (see ``crnn.functional.forward``).
+    input_scaling : tuple of ndarray or None, default=None
+        ``(mean, scale)``: the compiled step standardizes each minibatch's input (the
+        training data stay as validated); None for data already standardized.
     """
 
-    def __init__(self, est, network, n_threads):
+    def __init__(self, est, network, n_threads, input_scaling=None):
         self.est, self.network, self.n_threads = est, network, n_threads
+        self.input_scaling = input_scaling
         self.step = None  # bound to params_ and the optimizer when a run starts
 
     def run(self, train, validation, epochs, incremental):
@@ -116,7 +120,7 @@ class Trainer:
         """
         est = self.est
         params = est.params_
-        self.step = MinibatchStep(est, self.network, self.n_threads)
+        self.step = MinibatchStep(est, self.network, self.n_threads, None, self.input_scaling)
         last_good = params.copy()
         best = params.copy() if validation is not None else None
         est.callback_stopped_ = False

@@ -94,7 +94,7 @@ static void FN(carve_stack)(FN(arena) *a, const crnn_stack *s, int T, int B, int
 /* Every buffer of a crnn_net_grad call. */
 typedef struct {
     FN(stack_bufs) enc, dec;
-    real *x_in;       /* the encoder's input times the input dropout mask */
+    real *x_in;       /* the encoder's input, standardized and times the input dropout mask */
     real *features;   /* SEQ2VEC (B, F): the readout */
     real *dfeatures;  /* SEQ2VEC (B, F) */
     real *outputs;    /* (P, n_out): the head's outputs, then their gradient */
@@ -290,6 +290,30 @@ static void FN(side_by_side)(int D, int B, int H, real *states, real *rows, cons
         }
 }
 
+/* The encoder's input: (x - mean) / scale (if scaled) times the input dropout mask (if any)
+ * at every real step, zero at padding. */
+static void FN(encoder_input)(const BATCH *batch, int I, real *out)
+{
+    const int T = batch->T, B = batch->B;
+    const real *mean = batch->input_mean, *scale = batch->input_scale, *mask = batch->input_mask;
+    for (int t = 0; t < T; ++t)
+        for (int bb = 0; bb < B; ++bb) {
+            const size_t row = ((size_t)t * B + bb) * I;
+            real *o = out + row;
+            const real *x = batch->x + row;
+            if (t >= batch->lengths[bb]) {
+                memset(o, 0, (size_t)I * sizeof(real));
+                continue;
+            }
+            for (int i = 0; i < I; ++i) {
+                real v = x[i];
+                if (mean != NULL)
+                    v = (v - mean[i]) / scale[i];
+                o[i] = mask != NULL ? v * mask[(size_t)bb * I + i] : v;
+            }
+        }
+}
+
 /* Whether order holds each of 0 .. B-1 once (scratch: B reals, as flags). */
 static int FN(is_permutation)(const int *order, int B, real *scratch)
 {
@@ -312,7 +336,8 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
     if (blas == NULL || batch == NULL || params == NULL || grad == NULL || arena == NULL ||
         loss == NULL || batch->x == NULL || batch->lengths == NULL || batch->weights == NULL ||
         (net->head == CRNN_HEAD_SOFTMAX ? batch->codes == NULL : batch->targets == NULL) ||
-        (net->kind == CRNN_ENCDEC && (batch->dec_x == NULL || batch->dec_lengths == NULL)))
+        (net->kind == CRNN_ENCDEC && (batch->dec_x == NULL || batch->dec_lengths == NULL)) ||
+        ((batch->input_mean == NULL) != (batch->input_scale == NULL)))
         return CRNN_ERR_NULL;
     const int T = batch->T, B = batch->B, encdec = net->kind == CRNN_ENCDEC;
     const int T_out = encdec ? batch->T_out : 0;
@@ -324,7 +349,8 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
     FN(arena) a = {arena, 0};
     FN(net_bufs) bufs;
     if (FN(carve_net)(&a, net, T, T_out, B, batch->rec_mask != NULL, batch->drop_mask != NULL,
-                      batch->input_mask != NULL, &bufs) > arena_size)
+                      batch->input_mask != NULL || batch->input_mean != NULL,
+                      &bufs) > arena_size)
         return CRNN_ERR_NET;
     const int *order = encdec ? batch->dec_order : NULL;
     if (order != NULL && !FN(is_permutation)(order, B, arena))
@@ -347,10 +373,8 @@ int FN(crnn_net_grad)(const BLAS_TABLE *blas, const crnn_net *net, const BATCH *
 
     /* Forward: the encoder, then what feeds the head. */
     const real *x = batch->x;
-    if (batch->input_mask != NULL) {
-        const size_t BI = (size_t)B * enc->n_in;
-        for (int t = 0; t < T; ++t)
-            FN(multiply)(BI, bufs.x_in + t * BI, x + t * BI, batch->input_mask);
+    if (batch->input_mask != NULL || batch->input_mean != NULL) {
+        FN(encoder_input)(batch, enc->n_in, bufs.x_in);
         x = bufs.x_in;
     }
     status = FN(stack_forward)(blas, enc, params, T, B, batch->lengths, x, &enc_masks,
