@@ -8,8 +8,11 @@ compiled step that draws them in the same order gets the same masks.
 test_compiled_step.py checks the two against each other.
 """
 
+import math
+
 import numpy as np
 
+from crnn import _kernels
 from crnn.functional import backward, forward, readout_backward
 
 
@@ -110,3 +113,25 @@ def loss_grad(est, network, params, grad, batch, batch_weight, n_threads=1):
     loss, dY = _step_loss(head, Y, batch.y, weights, W, b, gW, gb)
     g_enc[:] = backward(cache, dY, **bptt)[3]
     return loss
+
+
+def clip_by_global_norm(grad, max_norm):
+    """Scale ``grad`` in place so that its Euclidean norm is at most ``max_norm`` (as the
+    compiled step clips, ``crnn_train_update``).
+
+    Parameters
+    ----------
+    grad : ndarray of shape (n_params,)
+    max_norm : float or None
+        None leaves ``grad`` unchanged (the norm is still returned).
+
+    Returns
+    -------
+    norm : float
+        The norm before clipping; not finite when ``grad`` is not.
+    """
+    # Summed in double: a float32 gradient whose squares overflow float32 still gets its norm.
+    norm = math.sqrt(_kernels.sum_squares(grad))
+    if max_norm is not None and norm > max_norm:
+        grad *= max_norm / norm
+    return norm

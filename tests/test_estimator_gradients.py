@@ -7,11 +7,12 @@ compared with scikit-learn's list-of-arrays implementations.
 
 import numpy as np
 import pytest
+from functional_training import clip_by_global_norm
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from crnn._estimators import RNNClassifier, RNNRegressor
 from crnn._loss import softmax_cross_entropy, squared_error
-from crnn._optim import SGD, Adam, clip_by_global_norm
+from crnn._optim import SGD, Adam
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

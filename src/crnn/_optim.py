@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["SGD", "Adam", "clip_by_global_norm"]
+__all__ = ["SGD", "Adam"]
 
 # The learning rate below which the adaptive schedule stops instead of dividing it again.
 _MIN_LEARNING_RATE = 1e-6
@@ -154,24 +154,3 @@ class Adam(_Optimizer):
         _kernels.adam_update(
             params, grad, self.m, self.v, step, self.beta_1, self.beta_2, self.epsilon
         )
-
-
-def clip_by_global_norm(grad, max_norm):
-    """Scale ``grad`` in place so that its Euclidean norm is at most ``max_norm``.
-
-    Parameters
-    ----------
-    grad : ndarray of shape (n_params,)
-    max_norm : float or None
-        None leaves ``grad`` unchanged (the norm is still returned).
-
-    Returns
-    -------
-    norm : float
-        The norm before clipping; not finite when ``grad`` is not.
-    """
-    # Summed in double: a float32 gradient whose squares overflow float32 still gets its norm.
-    norm = math.sqrt(_kernels.sum_squares(grad))
-    if max_norm is not None and norm > max_norm:
-        grad *= max_norm / norm
-    return norm
