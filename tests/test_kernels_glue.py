@@ -248,6 +248,8 @@ def test_product_plan_names_the_path_and_refuses_bad_queries():
         K.set_small_gemm(1e6)
         # 10^6 / (512 * 128) = 15.3 rows fit the small-matrix kernels: chunks of 8
         assert K.product_plan("step", 100, 512, 128) == ("row_chunks", 8, 512)
+        # 61 rows fit (256, 64): 64 rows run as two equal chunks of 32, not 56 + 8
+        assert K.product_plan("step", 64, 256, 64) == ("row_chunks", 32, 256)
         assert K.product_plan("step", 100, 1024, 256) == ("transposed", 100, 1024)
     finally:
         K.set_small_gemm(previous)
