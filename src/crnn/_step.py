@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 
 from . import _kernels
 from ._parallel import map_parts
-from .functional import _batch_parts, _dropout_mask
+from .functional import _batch_parts, _dropout_mask, _take_batch
 
 __all__ = ["MinibatchStep"]
 
@@ -116,13 +116,13 @@ class MinibatchStep:
         x, lengths, y, weights, dec = inputs
         input_mask, enc_rec, dec_rec, drop = masks
         if part is not None:
-            take = _taker(part)
-            x, lengths = take(x), lengths[part]
-            y, weights = (
-                (take(y), take(weights)) if self.pattern.per_step else (y[part], weights[part])
-            )
+            x, lengths = _take(x, part), lengths[part]
+            if self.pattern.per_step:
+                y, weights = _take(y, part), _take(weights, part)
+            else:
+                y, weights = y[part], weights[part]
             if dec is not None:
-                dec = (take(dec[0]), dec[1][part])
+                dec = (_take(dec[0], part), dec[1][part])
         if dec is not None:
             dec_x, dec_lengths = dec
             order = None
@@ -173,7 +173,6 @@ class MinibatchStep:
             return [(input_mask, recurrent[0], dec_rec, None)]
         out = []
         for index, part in enumerate(parts):
-            take = _taker(part)
             drop = None
             if p_drop > 0:
                 size = B if part is None else len(part)
@@ -188,13 +187,16 @@ class MinibatchStep:
             if input_mask is not None:
                 part_input = input_mask if part is None else input_mask[part]
             out.append(
-                (part_input, [take(m) for m in recurrent[0]], [take(m) for m in dec_rec], drop)
+                (
+                    part_input,
+                    [_take(m, part) for m in recurrent[0]],
+                    [_take(m, part) for m in dec_rec],
+                    drop,
+                )
             )
         return out
 
 
-def _taker(part):
+def _take(a, part):
     """Sequences ``part`` of a batch-on-axis-1 array (the whole array for None)."""
-    if part is None:
-        return lambda a: a
-    return lambda a: np.take(a, part, axis=1)
+    return a if part is None else _take_batch(a, part)
